@@ -1,0 +1,225 @@
+"""The one ``botkit`` command: parses arguments and calls library functions, nothing more.
+
+Every failure a user can cause (a missing file, a bad format, an unknown model, a broken
+gate) ends in one line on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from botkit import __version__
+from botkit.config import settings
+
+__all__ = ["main"]
+
+EXIT_GATE = 1
+EXIT_USAGE = 2
+
+
+class CommandError(Exception):
+    """A user-facing failure: printed as one line, exit code attached."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE):
+        super().__init__(message)
+        self.code = code
+
+
+def _table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
+    cells = [[str(c) for c in header]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _fmt(v: object) -> str:
+    return f"{v:.4f}" if isinstance(v, float) else ("n/a" if v is None else str(v))
+
+
+# ------------------------------------------------------------------------------------ commands
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from botkit.pipeline import train_evaluate_register
+
+    print(f"training on {a.data or 'the bundled shopbot data'} ...", file=sys.stderr)
+    r = train_evaluate_register(a.data, a.format, name=a.name, stage=a.stage)
+    m = r.evaluation.metrics
+    print(f"in-scope accuracy {_fmt(m['in_scope_accuracy'])}, oos recall {_fmt(m['oos_recall'])}, "
+          f"trained in {r.model.train_seconds:.1f} s; report: {r.report_dir}", file=sys.stderr)
+    print(r.tag)
+    return 0
+
+
+def cmd_eval(a: argparse.Namespace) -> int:
+    from botkit.data import load
+    from botkit.evaluate import evaluate, gate_failures, weakest_intents
+    from botkit.registry import load_model
+
+    lm = load_model(a.model, settings.model_name)
+    ds = load(a.data, a.format, seed=settings.seed)
+    unknown = sorted({y for _, y in ds.test} - set(lm.model.classes) - {"oos"})
+    if unknown:
+        raise CommandError(f"the test data has intents the model {lm.tag} does not know: {', '.join(unknown[:5])}")
+    ev = evaluate(lm.model, ds.test)
+    m = ev.metrics
+    rows = [(k, _fmt(m.get(k))) for k in ("in_scope_accuracy", "oos_recall", "oos_precision", "macro_f1",
+                                           "threshold")]
+    rows += [(k, v) for k, v in m.get("latency", {}).items()]
+    print(f"model {lm.tag} on {ds.name} test split ({m['n_in_scope']} in scope, {m['n_oos']} out of scope)")
+    print(_table(rows, ("metric", "value")))
+    print("weakest intents: " + ", ".join(f"{k} ({v:.2f})" for k, v in weakest_intents(m)))
+    if a.json:
+        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.json).write_text(json.dumps({"model": lm.tag, **m}, indent=2) + "\n")
+        print(f"wrote {a.json}")
+    failures = gate_failures(m, min_in_scope_accuracy=a.min_in_scope_accuracy, min_oos_recall=a.min_oos_recall)
+    for f in failures:
+        print(f"GATE FAILED: {f}", file=sys.stderr)
+    return EXIT_GATE if failures else 0
+
+
+def cmd_models_list(a: argparse.Namespace) -> int:
+    from botkit.registry import list_models
+
+    models = list_models(a.name)
+    if not models:
+        print(f"no models in {settings.bentoml_home} (run `botkit train`)")
+        return 0
+    rows = [(m["tag"], m["stage"], m["created"], _fmt(m["metadata"].get("metrics", {}).get("in_scope_accuracy")),
+             _fmt(m["metadata"].get("metrics", {}).get("oos_recall"))) for m in models]
+    print(_table(rows, ("tag", "stage", "created", "in-scope acc", "oos recall")))
+    return 0
+
+
+def cmd_models_show(a: argparse.Namespace) -> int:
+    from botkit.registry import get_info, resolve_tag
+
+    print(json.dumps(get_info(resolve_tag(a.tag, settings.model_name)), indent=2, default=str))
+    return 0
+
+
+def cmd_models_promote(a: argparse.Namespace) -> int:
+    from botkit.registry import resolve_tag, set_stage
+
+    tag = resolve_tag(a.tag, settings.model_name)
+    previous = set_stage(tag, a.stage)
+    print(f"{tag} is now {a.stage}" + (f" ({previous} archived)" if previous else ""))
+    return 0
+
+
+def cmd_chat(a: argparse.Namespace) -> int:
+    from botkit.registry import load_model
+
+    lm = load_model(a.model, settings.model_name)
+    print(f"chatting with {lm.tag} (empty line or Ctrl-D to stop)")
+    n = 0
+    while True:
+        try:
+            text = input("you> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            print()
+            break
+        if not text:
+            break
+        n += 1
+        p = lm.model.predict_one(text[: settings.max_message_chars])
+        print(f"bot> {lm.model.reply(p, str(n))}")
+        print(f"     [{p.intent}, confidence {p.confidence:.2f}{', fallback' if p.fallback else ''}]")
+    return 0
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    from botkit.pipeline import train_evaluate_register
+    from botkit.registry import set_stage
+
+    print("1/2 training the default bot on the bundled shopbot data ...", flush=True)
+    r = train_evaluate_register(stage="staging")
+    m = r.evaluation.metrics
+    set_stage(r.tag, "production")
+    print(f"2/2 registered {r.tag} as production in {settings.bentoml_home}\n")
+    sizes = r.dataset.sizes()
+    rows = [
+        ("data", f"{r.dataset.name}: {len(r.dataset.intents)} intents, "
+                 + ", ".join(f"{s} {v['in_scope']}+{v['oos']} oos" for s, v in sizes.items())),
+        ("train time", f"{r.model.train_seconds:.2f} s"),
+        ("in-scope accuracy", _fmt(m["in_scope_accuracy"])),
+        ("oos recall / precision", f"{_fmt(m['oos_recall'])} / {_fmt(m['oos_precision'])}"),
+        ("macro F1", _fmt(m["macro_f1"])),
+        ("predict latency", f"{m['latency']['single_p50_ms']} ms single, "
+                            f"{m['latency']['batch32_per_text_ms']} ms/text in batches of 32"),
+        ("report", str(r.report_dir / "report.md")),
+    ]
+    print(_table(rows, ("", r.tag)))
+    return 0
+
+
+# ------------------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="botkit", description=__doc__.splitlines()[0].strip(),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"botkit {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    fmts = ("bundled", "csv", "jsonl", "clinc")
+
+    def add(name: str, fn: Callable[[argparse.Namespace], int], help_: str, parent=sub):
+        sp = parent.add_parser(name, help=help_, description=help_)
+        sp.set_defaults(fn=fn)
+        return sp
+
+    t = add("train", cmd_train, "train, evaluate and register a bot; prints the new model tag")
+    t.add_argument("--data", help="data file or folder (default: the bundled shopbot data)")
+    t.add_argument("--format", choices=fmts, help="data format (default: guessed from the path)")
+    t.add_argument("--name", default=settings.model_name, help="model name in the store (default: %(default)s)")
+    t.add_argument("--stage", default="staging", choices=("staging", "production"), help="initial stage label")
+
+    e = add("eval", cmd_eval, "evaluate a stored model on a test split; exits 1 when a gate fails")
+    e.add_argument("--model", help="model tag (default: newest production, else newest)")
+    e.add_argument("--data", help="data file or folder (default: the bundled data)")
+    e.add_argument("--format", choices=fmts)
+    e.add_argument("--json", metavar="OUT", help="write the metrics as JSON here")
+    e.add_argument("--min-in-scope-accuracy", type=float, metavar="X", help="gate: fail below this accuracy")
+    e.add_argument("--min-oos-recall", type=float, metavar="Y", help="gate: fail below this OOS recall")
+
+    m = sub.add_parser("models", help="list, show and promote stored models", description="the model store")
+    msub = m.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    ml = add("list", cmd_models_list, "list stored models with stage and headline metrics", msub)
+    ml.add_argument("--name", default=settings.model_name)
+    ms = add("show", cmd_models_show, "show one model's metadata as JSON", msub)
+    ms.add_argument("tag", nargs="?", help="model tag (default: newest production, else newest)")
+    mp = add("promote", cmd_models_promote, "set a model's stage label (default: production)", msub)
+    mp.add_argument("tag")
+    mp.add_argument("--stage", default="production", choices=("staging", "production", "archived"))
+
+    c = add("chat", cmd_chat, "chat with a stored bot in the terminal (shows intent and confidence)")
+    c.add_argument("--model", help="model tag (default: newest production, else newest)")
+
+    add("run", cmd_run, "the main job on the embedded default: train, evaluate, register, summarise")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from botkit.data import DataError
+    from botkit.registry import RegistryError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except (CommandError, DataError, RegistryError, FileNotFoundError, PermissionError, ValueError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"botkit: error: {msg}", file=sys.stderr)
+        return getattr(exc, "code", EXIT_USAGE)
+    except KeyboardInterrupt:
+        print("botkit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
