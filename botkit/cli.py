@@ -134,6 +134,36 @@ def cmd_chat(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(a: argparse.Namespace) -> int:
+    from botkit.registry import resolve_tag
+    from botkit.serve import Server
+
+    tag = resolve_tag(a.model, settings.model_name)
+    server = Server(model=tag, host=a.host, port=a.port, workers=a.workers, log_path=a.log)
+    print(f"starting {tag} with {a.workers or settings.workers} worker(s) ...", file=sys.stderr)
+    server.start()
+    print(f"serving {tag} at {server.url}  (docs: {server.url}/  metrics: {server.url}/metrics)")
+    print(f"log: {server.log_path}; Ctrl-C to stop", flush=True)
+    try:
+        code = server.proc.wait()
+        raise CommandError(f"the server stopped by itself (exit code {code}); see {server.log_path}")
+    except KeyboardInterrupt:
+        print("\nstopping ...", file=sys.stderr)
+        server.stop()
+        print("stopped", file=sys.stderr)
+    return 0
+
+
+def cmd_build(a: argparse.Namespace) -> int:
+    from botkit.bento import build_bento
+
+    print("building the bento (offline, pinned packages) ...", file=sys.stderr)
+    b = build_bento(a.model, workers=a.workers)
+    print(f"bento {b.tag} (model {b.model}, {b.workers} worker(s))")
+    print(f"Dockerfile: {b.dockerfile}")
+    return 0
+
+
 def cmd_run(a: argparse.Namespace) -> int:
     from botkit.pipeline import train_evaluate_register
     from botkit.registry import set_stage
@@ -201,6 +231,17 @@ def build_parser() -> argparse.ArgumentParser:
     c = add("chat", cmd_chat, "chat with a stored bot in the terminal (shows intent and confidence)")
     c.add_argument("--model", help="model tag (default: newest production, else newest)")
 
+    sv = add("serve", cmd_serve, "serve a stored model over HTTP on loopback until Ctrl-C")
+    sv.add_argument("--model", help="model tag (default: newest production, else newest)")
+    sv.add_argument("--host", default=settings.host, help="bind address, loopback only (default: %(default)s)")
+    sv.add_argument("--port", type=int, default=settings.port, help="default: %(default)s")
+    sv.add_argument("--workers", type=int, help=f"worker processes (default: {settings.workers})")
+    sv.add_argument("--log", type=Path, help="server log file (default: .botkit/logs/server-PORT.log)")
+
+    b = add("build", cmd_build, "build a bento (service + model) offline; prints its tag and Dockerfile path")
+    b.add_argument("--model", help="model tag (default: newest production, else newest)")
+    b.add_argument("--workers", type=int, help=f"workers frozen into the bento (default: {settings.workers})")
+
     add("run", cmd_run, "the main job on the embedded default: train, evaluate, register, summarise")
     return p
 
@@ -208,11 +249,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     from botkit.data import DataError
     from botkit.registry import RegistryError
+    from botkit.serve import ServerError
 
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except (CommandError, DataError, RegistryError, FileNotFoundError, PermissionError, ValueError) as exc:
+    except (CommandError, DataError, RegistryError, ServerError, OSError, ValueError, RuntimeError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"botkit: error: {msg}", file=sys.stderr)
         return getattr(exc, "code", EXIT_USAGE)

@@ -33,6 +33,7 @@ class Settings:
 
     home: Path = field(default_factory=_home)
     model_name: str = "shopbot"
+    model_tag: str = ""  # empty: the newest production model, else the newest
     seed: int = 42
     # Serving.
     host: str = "127.0.0.1"
@@ -44,6 +45,7 @@ class Settings:
     access_log: bool = False
     max_message_chars: int = 2000
     max_body_bytes: int = 1_000_000
+    startup_delay_s: float = 0.0  # hold readiness back (readiness drills in workshops and tests)
     # Events.
     events_backend: str = "sqlite"
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -74,6 +76,8 @@ class Settings:
             current = getattr(base, f.name)
             if isinstance(current, bool):
                 changes[f.name] = raw.strip().lower() in {"1", "true", "yes", "on"}
+            elif isinstance(current, float):
+                changes[f.name] = float(raw)
             elif isinstance(current, int):
                 changes[f.name] = int(raw)
             elif isinstance(current, Path):

@@ -1,0 +1,137 @@
+"""Run the BentoML service as a child process on loopback, and always stop it.
+
+`botkit serve`, `make run`, the load tests, the benchmark, the notebooks and the test suite
+all start servers the same way, through ``Server``: a free port, the project's environment,
+a wait on ``/readyz``, and a stop that takes the whole process group down even when the
+caller fails half-way (context manager, plus an ``atexit`` guard).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from botkit.config import settings
+
+__all__ = ["Server", "ServerError", "free_port", "wait_ready"]
+
+
+class ServerError(RuntimeError):
+    """The server did not come up; the message carries the tail of its log."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(url: str, timeout_s: float = 60.0, proc: subprocess.Popen | None = None) -> float:
+    """Poll ``/readyz`` until 200; returns seconds waited. Fails fast when the process died."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout_s:
+        if proc is not None and proc.poll() is not None:
+            raise ServerError(f"server exited with code {proc.returncode} before it was ready")
+        with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError, OSError), \
+                urllib.request.urlopen(f"{url}/readyz", timeout=2) as r:
+            if r.status == 200:
+                return time.monotonic() - start
+        time.sleep(0.1)
+    raise ServerError(f"{url} not ready after {timeout_s:.0f} s")
+
+
+@dataclass
+class Server:
+    """``with Server(workers=2) as s: requests.post(s.url + "/chat", ...)``."""
+
+    model: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 0
+    workers: int | None = None
+    batching: bool | None = None
+    access_log: bool | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    target: str = "botkit.service:Chat"
+    log_path: Path | None = None
+    ready_timeout_s: float = 90.0
+    proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def command(self) -> list[str]:
+        bentoml = Path(sys.executable).with_name("bentoml")
+        exe = [str(bentoml)] if bentoml.exists() else [sys.executable, "-m", "bentoml"]
+        return [*exe, "serve", self.target, "--host", self.host, "--port", str(self.port)]
+
+    def environment(self) -> dict[str, str]:
+        env = {**os.environ, **settings.env()}
+        overrides = {"MODEL_TAG": self.model, "WORKERS": self.workers, "BATCHING": self.batching,
+                     "ACCESS_LOG": self.access_log}
+        for key, value in overrides.items():
+            if value is not None:
+                env[f"BOTKIT_{key}"] = str(value).lower() if isinstance(value, bool) else str(value)
+        env.update(self.env)
+        return env
+
+    def start(self, wait: bool = True) -> Server:
+        if self.host not in ("127.0.0.1", "localhost", "::1"):
+            raise ServerError(f"refusing to bind {self.host}: botkit's servers listen on loopback only")
+        self.port = self.port or free_port(self.host)
+        if self.log_path is None:
+            self.log_path = settings.home / "logs" / f"server-{self.port}.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(self.command(), env=self.environment(), stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()
+        atexit.register(self.stop)
+        if wait:
+            try:
+                wait_ready(self.url, self.ready_timeout_s, self.proc)
+            except ServerError as exc:
+                tail = self.log_tail()
+                self.stop()
+                raise ServerError(f"{exc}; log {self.log_path}:\n{tail}") from None
+        return self
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except (OSError, AttributeError):
+            return ""
+
+    def stop(self, timeout_s: float = 15.0) -> int | None:
+        """SIGTERM the process group (graceful: workers flush their events), SIGKILL if it lingers."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+        with contextlib.suppress(ValueError):
+            atexit.unregister(self.stop)
+        return proc.returncode
+
+    def __enter__(self) -> Server:
+        return self.start() if self.proc is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
