@@ -25,7 +25,8 @@ __all__ = ["BentoBuild", "build_bento", "runtime_requirements"]
 
 SOURCE_ROOT = PACKAGE_DIR.parent
 # What the service imports at run time; the rest of the lock (Jupyter, Locust, test tools) stays out.
-RUNTIME = ("bentoml", "scikit-learn", "skops", "numpy", "scipy", "pyyaml", "redis", "psutil", "prometheus-client")
+RUNTIME = ("bentoml", "scikit-learn", "skops", "numpy", "scipy", "pyyaml", "redis", "psutil", "prometheus-client",
+           "httptools", "uvloop")
 
 
 @dataclass(frozen=True)

@@ -164,15 +164,26 @@ def cmd_build(a: argparse.Namespace) -> int:
     return 0
 
 
+DEMO_MESSAGES = (
+    "hi there!",
+    "where is my parcel? it was due yesterday",
+    "can I return the shoes I bought last week",
+    "my card got declined at checkout",
+    "what's the capital of peru",
+)
+
+
 def cmd_run(a: argparse.Namespace) -> int:
     from botkit.pipeline import train_evaluate_register
     from botkit.registry import set_stage
+    from botkit.serve import Server, post_json
 
-    print("1/2 training the default bot on the bundled shopbot data ...", flush=True)
+    steps = 3 if a.skip_loadtest else 4
+    print(f"1/{steps} training the default bot on the bundled shopbot data ...", flush=True)
     r = train_evaluate_register(stage="staging")
     m = r.evaluation.metrics
     set_stage(r.tag, "production")
-    print(f"2/2 registered {r.tag} as production in {settings.bentoml_home}\n")
+    print(f"2/{steps} registered {r.tag} as production in {settings.bentoml_home}\n")
     sizes = r.dataset.sizes()
     rows = [
         ("data", f"{r.dataset.name}: {len(r.dataset.intents)} intents, "
@@ -185,7 +196,27 @@ def cmd_run(a: argparse.Namespace) -> int:
                             f"{m['latency']['batch32_per_text_ms']} ms/text in batches of 32"),
         ("report", str(r.report_dir / "report.md")),
     ]
-    print(_table(rows, ("", r.tag)))
+    print(_table(rows, ("", r.tag)) + "\n")
+    print(f"3/{steps} serving {r.tag} on loopback and chatting with it over HTTP ...", flush=True)
+    with Server(model=r.tag) as server:
+        print(f"    {server.url} ready ({settings.workers} workers)")
+        for text in DEMO_MESSAGES:
+            status, body = post_json(f"{server.url}/chat", {"message": text, "session_id": "make-run"})
+            if status != 200:
+                raise CommandError(f"/chat answered {status}: {body}")
+            tag = "fallback" if body["fallback"] else body["intent"]
+            print(f"    you> {text}\n    bot> {body['reply']}\n         [{tag}, {body['confidence']:.2f}, "
+                  f"{body['latency_ms']:.1f} ms]")
+        if not a.skip_loadtest:
+            from botkit.loadtest import run_loadtest, summary_table
+
+            print(f"\n4/{steps} a short load test ({a.users} users, {a.duration} s) ...", flush=True)
+            lt = run_loadtest(server.url, users=a.users, spawn_rate=a.users, duration_s=a.duration)
+            print(summary_table(lt))
+            print(f"    report: {lt.out_dir}")
+            if lt.exit_code:
+                raise CommandError("the load test broke its SLO (see above)", EXIT_GATE)
+    print("\nserver stopped. Next: `botkit serve`, `botkit chat`, `make lab`, `make bench`.")
     return 0
 
 
@@ -242,7 +273,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--model", help="model tag (default: newest production, else newest)")
     b.add_argument("--workers", type=int, help=f"workers frozen into the bento (default: {settings.workers})")
 
-    add("run", cmd_run, "the main job on the embedded default: train, evaluate, register, summarise")
+    rn = add("run", cmd_run, "the main job on the embedded default: train, evaluate, register, serve, load-test")
+    rn.add_argument("--skip-loadtest", action="store_true", help="stop after the HTTP chat demo")
+    rn.add_argument("--users", type=int, default=16, help="load-test users (default: %(default)s)")
+    rn.add_argument("--duration", type=int, default=15, help="load-test seconds (default: %(default)s)")
     return p
 
 

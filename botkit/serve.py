@@ -23,7 +23,7 @@ from pathlib import Path
 
 from botkit.config import settings
 
-__all__ = ["Server", "ServerError", "free_port", "wait_ready"]
+__all__ = ["Server", "ServerError", "free_port", "post_json", "wait_ready"]
 
 
 class ServerError(RuntimeError):
@@ -48,6 +48,23 @@ def wait_ready(url: str, timeout_s: float = 60.0, proc: subprocess.Popen | None 
                 return time.monotonic() - start
         time.sleep(0.1)
     raise ServerError(f"{url} not ready after {timeout_s:.0f} s")
+
+
+def post_json(url: str, payload: dict, timeout_s: float = 10.0) -> tuple[int, dict]:
+    """POST JSON, return (status, parsed body); 4xx/5xx are returned, not raised."""
+    import json
+
+    req = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout_s) as r:
+            return r.status, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        body = e.read()
+        try:
+            return e.code, json.loads(body)
+        except ValueError:
+            return e.code, {"error": body.decode(errors="replace")}
 
 
 @dataclass
