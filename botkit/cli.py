@@ -164,6 +164,67 @@ def cmd_build(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_k8s(a: argparse.Namespace) -> int:
+    from botkit.k8s import K8sSettings, validate, write
+
+    ks = K8sSettings(image=a.image, replicas=a.replicas, cpu_request=a.cpu_request, cpu_limit=a.cpu_limit,
+                     memory_request=a.memory_request, memory_limit=a.memory_limit, min_replicas=a.min_replicas,
+                     max_replicas=a.max_replicas, target_cpu=a.target_cpu, service_monitor=a.service_monitor)
+    paths = write(ks, Path(a.out))
+    for p in paths:
+        print(p)
+    if a.validate:
+        problems = validate(paths)
+        for line in problems:
+            print(f"INVALID: {line}", file=sys.stderr)
+        if problems:
+            return EXIT_GATE
+        print(f"{len(paths)} manifests valid (kubernetes-validate --strict)")
+    return 0
+
+
+def cmd_capacity(a: argparse.Namespace) -> int:
+    from botkit.capacity import plan
+
+    p = plan(a.target_rps, a.per_replica_rps, a.p95_slo_ms, service_time_ms=a.service_time_ms,
+             headroom=a.headroom)
+    rows = [("replicas", p.replicas), ("utilisation", f"{p.utilisation:.0%}"),
+            ("predicted p95", f"{p.predicted_p95_ms:.1f} ms"), ("P(wait)", f"{p.p_wait:.3f}")]
+    rows += [(f"hpa {k}", v) for k, v in p.hpa().items()]
+    print(_table(rows, ("plan", f"{a.target_rps:g} rps at p95 <= {a.p95_slo_ms:g} ms")))
+    for line in p.assumptions:
+        print(f"assumes: {line}")
+    return 0
+
+
+def cmd_notebooks_run(a: argparse.Namespace) -> int:
+    import re
+
+    from botkit import notebooks as nbrun
+
+    out = Path(a.out)
+    results = nbrun.run(a.paths, smoke=a.smoke, out_dir=out, in_place=a.in_place, timeout_s=a.timeout)
+    junit = nbrun.write_junit(results, a.junit or out / "junit.xml")
+    summary = nbrun.write_summary(results, out / "summary.md")
+    print(summary.read_text())
+    print(f"JUnit: {junit}\nsummary: {summary}")
+    failed = [r for r in results if not r.ok]
+    for r in failed:
+        print(f"FAILED {r.path}: {r.error}", file=sys.stderr)
+    for gate in a.gate or []:
+        m = re.fullmatch(r"(\w+)(>=|<=)([-+.\deE]+)", gate.replace(" ", ""))
+        if not m:
+            raise CommandError(f"bad --gate {gate!r}: expected NAME>=X or NAME<=X")
+        name, op, bound = m.group(1), m.group(2), float(m.group(3))
+        for r in results:
+            if name in r.records:
+                v = float(r.records[name])
+                if (v < bound) if op == ">=" else (v > bound):
+                    print(f"GATE FAILED: {r.path.name}: {name}={v} not {op} {bound}", file=sys.stderr)
+                    failed.append(r)
+    return EXIT_GATE if failed else 0
+
+
 DEMO_MESSAGES = (
     "hi there!",
     "where is my parcel? it was due yesterday",
@@ -272,6 +333,40 @@ def build_parser() -> argparse.ArgumentParser:
     b = add("build", cmd_build, "build a bento (service + model) offline; prints its tag and Dockerfile path")
     b.add_argument("--model", help="model tag (default: newest production, else newest)")
     b.add_argument("--workers", type=int, help=f"workers frozen into the bento (default: {settings.workers})")
+
+    k = add("k8s", cmd_k8s, "write Kubernetes manifests (Deployment, Service, HPA, PDB) and validate them")
+    k.add_argument("--out", default="deploy/k8s", help="output folder (default: %(default)s)")
+    k.add_argument("--image", default="localhost/botkit:latest")
+    k.add_argument("--replicas", type=int, default=2)
+    k.add_argument("--cpu-request", default="500m")
+    k.add_argument("--cpu-limit", default="1")
+    k.add_argument("--memory-request", default="512Mi")
+    k.add_argument("--memory-limit", default="1Gi")
+    k.add_argument("--min-replicas", type=int, default=2)
+    k.add_argument("--max-replicas", type=int, default=10)
+    k.add_argument("--target-cpu", type=int, default=70, help="HPA target CPU utilisation in %%")
+    k.add_argument("--service-monitor", action="store_true", help="also write a prometheus-operator ServiceMonitor")
+    k.add_argument("--no-validate", dest="validate", action="store_false", help="skip kubernetes-validate")
+
+    cp = add("capacity", cmd_capacity, "replicas needed for a target load and p95 SLO (M/M/c, Erlang C)")
+    cp.add_argument("--target-rps", type=float, required=True)
+    cp.add_argument("--per-replica-rps", type=float, required=True, help="measured saturation throughput")
+    cp.add_argument("--p95-slo-ms", type=float, required=True)
+    cp.add_argument("--service-time-ms", type=float, required=True, help="mean service time at low load")
+    cp.add_argument("--headroom", type=float, default=0.3)
+
+    nb = sub.add_parser("notebooks", help="execute notebooks with papermill (JUnit XML, summary, gates)",
+                        description="papermill-driven notebook validation, for any notebooks")
+    nbsub = nb.add_subparsers(dest="notebooks_command", metavar="ACTION", required=True)
+    nr = add("run", cmd_notebooks_run, "execute notebooks; exits 1 when one fails or a gate is broken", nbsub)
+    nr.add_argument("paths", nargs="*", default=["notebooks"], help="notebooks or folders (default: notebooks)")
+    nr.add_argument("--smoke", action="store_true", help="pass smoke=True (small, fast runs for CI)")
+    nr.add_argument("--out", default="reports/notebooks", help="executed copies, junit.xml, summary.md")
+    nr.add_argument("--in-place", action="store_true", help="rewrite the notebooks themselves (make notebooks)")
+    nr.add_argument("--timeout", type=int, default=600, help="seconds per cell (default: %(default)s)")
+    nr.add_argument("--junit", help="JUnit XML path (default: OUT/junit.xml)")
+    nr.add_argument("--gate", action="append", metavar="NAME>=X",
+                    help="fail when a recorded figure breaks this bound (repeatable)")
 
     rn = add("run", cmd_run, "the main job on the embedded default: train, evaluate, register, serve, load-test")
     rn.add_argument("--skip-loadtest", action="store_true", help="stop after the HTTP chat demo")

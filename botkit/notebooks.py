@@ -1,0 +1,149 @@
+"""Execute notebooks with papermill and report like a test runner: for our notebooks and yours.
+
+A notebook in CI is a test: it passes or fails at a cell, it takes time, and it produces
+figures a pipeline may gate on. ``run`` executes each notebook (optionally with
+``smoke=True``), writes the executed copy, a JUnit XML file that CI systems read and a
+Markdown summary; ``record`` is what a notebook calls to publish a figure such as its accuracy,
+which ends up in the executed notebook's metadata (``metadata.botkit.records``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["NotebookResult", "collect_records", "find_notebooks", "record", "run", "write_junit", "write_summary"]
+
+RECORD_KEY = "botkit_record"
+
+
+def record(name: str, value: object) -> None:
+    """Publish a figure from inside a notebook (JSON-serialisable value).
+
+    The value travels in the output's metadata, which nbval does not compare, so a measured
+    timing does not break the strict replay; the visible text names the figure only.
+    """
+    from IPython.display import publish_display_data
+
+    json.dumps(value)  # fail early, in the notebook, on a value a pipeline could not read
+    publish_display_data(data={"text/plain": f"recorded {name}"}, metadata={RECORD_KEY: {name: value}})
+
+
+def collect_records(nb) -> dict[str, object]:
+    """All values a notebook recorded, in order (a later record of a name wins)."""
+    out: dict[str, object] = {}
+    for cell in nb.get("cells", []):
+        for o in cell.get("outputs", []) or []:
+            out.update((o.get("metadata") or {}).get(RECORD_KEY, {}))
+    return out
+
+
+@dataclass
+class NotebookResult:
+    path: Path
+    output: Path
+    ok: bool
+    seconds: float
+    records: dict = field(default_factory=dict)
+    error: str = ""  # "cell N: ErrorName: last line" when it failed
+
+
+def find_notebooks(paths: Sequence[str | Path]) -> list[Path]:
+    """Notebook files from files and folders, sorted, checkpoints and executed copies skipped."""
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found += sorted(q for q in p.rglob("*.ipynb") if ".ipynb_checkpoints" not in q.parts)
+        elif p.suffix == ".ipynb" and p.exists():
+            found.append(p)
+        else:
+            raise FileNotFoundError(f"{p}: not a notebook or folder")
+    return found
+
+
+def _error_line(exc: BaseException, nb_path: Path) -> str:
+    ename = getattr(exc, "ename", type(exc).__name__)
+    evalue = str(getattr(exc, "evalue", exc)).strip().splitlines()
+    cell = getattr(exc, "exec_count", None) or getattr(exc, "cell_index", None)
+    where = f"cell {cell}" if cell is not None else "setup"
+    return f"{where}: {ename}: {evalue[-1] if evalue else ''}"
+
+
+def run(paths: Sequence[str | Path], *, smoke: bool = False, out_dir: str | Path | None = "reports/notebooks",
+        in_place: bool = False, timeout_s: int = 600, parameters: dict | None = None,
+        progress: bool = True, kernel: str = "python3") -> list[NotebookResult]:
+    """Execute notebooks one by one; never raises for a failing notebook (it is a result)."""
+    import nbformat
+    import papermill as pm
+
+    notebooks = find_notebooks(paths)
+    out = Path(out_dir) if out_dir else None
+    if out and not in_place:
+        out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for i, nb_path in enumerate(notebooks, 1):
+        target = nb_path if in_place or out is None else out / nb_path.name
+        params = dict(parameters or {})
+        if smoke:
+            params["smoke"] = True
+        if progress:
+            print(f"[{i}/{len(notebooks)}] {nb_path} ...", file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        error = ""
+        try:
+            pm.execute_notebook(str(nb_path), str(target), parameters=params, kernel_name=kernel,
+                                cwd=str(nb_path.parent), execution_timeout=timeout_s, progress_bar=False,
+                                log_output=False)
+        except Exception as exc:  # papermill's execution error carries the cell and error
+            error = _error_line(exc, nb_path)
+        seconds = time.perf_counter() - start
+        records = {}
+        if target.exists():
+            nb = nbformat.read(str(target), as_version=4)
+            records = collect_records(nb)
+            nb.metadata.setdefault("botkit", {})["records"] = records
+            nbformat.write(nb, str(target))
+        res = NotebookResult(nb_path, target, not error, seconds, records, error)
+        results.append(res)
+        if progress:
+            verdict = "ok" if res.ok else f"FAILED at {error}"
+            print(f"      {verdict} in {seconds:.1f} s", file=sys.stderr, flush=True)
+    return results
+
+
+def write_junit(results: Sequence[NotebookResult], path: str | Path) -> Path:
+    """One test case per notebook; failures carry the cell and error line."""
+    suite = ET.Element("testsuite", name="notebooks", tests=str(len(results)),
+                       failures=str(sum(not r.ok for r in results)),
+                       time=f"{sum(r.seconds for r in results):.2f}")
+    for r in results:
+        case = ET.SubElement(suite, "testcase", classname="notebooks", name=r.path.stem, time=f"{r.seconds:.2f}")
+        if not r.ok:
+            ET.SubElement(case, "failure", message=r.error).text = f"{r.path}: {r.error}"
+        if r.records:
+            props = ET.SubElement(case, "properties")
+            for k, v in r.records.items():
+                ET.SubElement(props, "property", name=k, value=json.dumps(v))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
+    return path
+
+
+def write_summary(results: Sequence[NotebookResult], path: str | Path) -> Path:
+    lines = ["# Notebook run", "", "| notebook | status | seconds | recorded |", "|---|---|---|---|"]
+    for r in results:
+        rec = ", ".join(f"{k}={v}" for k, v in r.records.items()) or "-"
+        status = "ok" if r.ok else f"FAILED ({r.error})"
+        lines.append(f"| {r.path.name} | {status} | {r.seconds:.1f} | {rec} |")
+    ok = sum(r.ok for r in results)
+    lines += ["", f"{ok} passed, {len(results) - ok} failed"]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
