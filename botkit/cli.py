@@ -48,7 +48,11 @@ def cmd_train(a: argparse.Namespace) -> int:
     from botkit.pipeline import train_evaluate_register
 
     print(f"training on {a.data or 'the bundled shopbot data'} ...", file=sys.stderr)
-    r = train_evaluate_register(a.data, a.format, name=a.name, stage=a.stage)
+    r = train_evaluate_register(a.data, a.format, name=a.name, stage="staging")
+    if a.stage == "production":
+        from botkit.registry import set_stage
+
+        set_stage(r.tag, "production")  # archives the previous production model
     m = r.evaluation.metrics
     print(f"in-scope accuracy {_fmt(m['in_scope_accuracy'])}, oos recall {_fmt(m['oos_recall'])}, "
           f"trained in {r.model.train_seconds:.1f} s; report: {r.report_dir}", file=sys.stderr)

@@ -95,7 +95,7 @@ class Dataset:
         """sha256 of the canonical content: same examples and replies, same hash, whatever the file format."""
         canon = {
             "splits": {s: sorted(self.splits.get(s, [])) for s in SPLITS},
-            "replies": {k: list(v) for k, v in sorted(self.replies.items())},
+            "replies": {k: list(v) for k, v in sorted(self.replies.items()) if v},
             "fallback": list(self.fallback_replies),
         }
         blob = json.dumps(canon, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
@@ -162,7 +162,8 @@ def load_bundled(path: Path | str = BUNDLED_DATA) -> Dataset:
     for f in intent_files:
         doc = _read_json(f)
         intent = doc.get("intent") or f.stem
-        replies[intent] = list(doc.get("replies", []))
+        if doc.get("replies"):
+            replies[intent] = list(doc["replies"])
         for s in SPLITS:
             splits[s].extend((t, intent) for t in doc.get(s, []))
     oos_file = root / "oos.json"
@@ -189,6 +190,8 @@ def _load_clinc(path: Path) -> Dataset:
     for key, items in doc.items():
         if key not in mapping:
             raise DataError(f"{path}: unknown split {key!r} in CLINC layout")
+        if not isinstance(items, list):
+            raise DataError(f"{path}: {key} must be a list of [text, intent] pairs")
         for i, item in enumerate(items):
             if not (isinstance(item, list | tuple) and len(item) == 2):
                 raise DataError(f"{path}: {key}[{i}] is not a [text, intent] pair")
@@ -200,11 +203,16 @@ def _load_clinc(path: Path) -> Dataset:
 def _rows_to_dataset(path: Path, rows: list[dict[str, str]], seed: int) -> Dataset:
     if not rows:
         raise DataError(f"{path}: no rows")
-    for col in ("text", "intent"):
-        if col not in rows[0]:
-            raise DataError(f"{path}: missing column {col!r} (found: {', '.join(rows[0])})")
+    for i, r in enumerate(rows):
+        if not isinstance(r, dict):
+            raise DataError(f"{path}: row {i + 1} is not an object with text and intent")
+        for col in ("text", "intent"):
+            if col not in r:
+                raise DataError(f"{path}: row {i + 1}: missing column {col!r} (found: {', '.join(map(str, r))})")
+            if r[col] is not None and not isinstance(r[col], str):
+                raise DataError(f"{path}: row {i + 1}: {col} must be text, got {type(r[col]).__name__}")
     splits: dict[str, list[Example]] = {s: [] for s in SPLITS}
-    if rows[0].get("split") not in (None, ""):
+    if any("split" in r for r in rows):  # a split column: every row must name a valid split
         for i, r in enumerate(rows):
             s = (r.get("split") or "").strip()
             if s not in SPLITS:

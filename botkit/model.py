@@ -76,6 +76,8 @@ def _pipeline(p: TrainParams) -> Pipeline:
 
 
 def _softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
+    if scores.ndim == 1:  # two classes: LinearSVC returns one margin, for the second class
+        scores = np.column_stack([-scores, scores])
     z = scores * temperature
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)

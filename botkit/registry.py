@@ -80,7 +80,9 @@ def save_model(model: IntentModel, ds: Dataset, metrics: dict, *, name: str = "s
 
     if stage not in STAGES:
         raise RegistryError(f"unknown stage {stage!r}: expected one of {', '.join(STAGES)}")
-    headline = {k: metrics.get(k) for k in ("in_scope_accuracy", "oos_recall", "oos_precision", "macro_f1")}
+    # BentoML metadata takes no None: a metric that does not apply (no OOS data) is left out.
+    headline = {k: metrics[k] for k in ("in_scope_accuracy", "oos_recall", "oos_precision", "macro_f1")
+                if metrics.get(k) is not None}
     metadata = {
         "botkit_version": __version__,
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
