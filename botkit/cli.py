@@ -109,12 +109,95 @@ def cmd_models_show(a: argparse.Namespace) -> int:
 
 
 def cmd_models_promote(a: argparse.Namespace) -> int:
-    from botkit.registry import resolve_tag, set_stage
+    from botkit.governance import Policy, promote
+    from botkit.registry import resolve_tag
 
     tag = resolve_tag(a.tag, settings.model_name)
-    previous = set_stage(tag, a.stage)
-    print(f"{tag} is now {a.stage}" + (f" ({previous} archived)" if previous else ""))
+    print(f"checking {tag} against the promotion policy ...", file=sys.stderr)
+    decision = promote(tag, reviewer=a.reviewer, policy=Policy.load(a.policy) if a.policy else None,
+                       force=a.force, who=a.who)
+    print(decision.explain())
+    return 0 if decision.approved else EXIT_GATE
+
+
+def cmd_models_rollback(a: argparse.Namespace) -> int:
+    from botkit.governance import rollback
+
+    restored, demoted = rollback(reason=a.reason, who=a.who, name=a.name)
+    print(f"{restored} is production again; {demoted} archived")
     return 0
+
+
+def cmd_models_card(a: argparse.Namespace) -> int:
+    from botkit.governance import model_card, write_card
+    from botkit.registry import resolve_tag
+
+    tag = resolve_tag(a.tag, settings.model_name)
+    if a.out:
+        print(write_card(tag, a.out))
+    else:
+        print(model_card(tag))
+    return 0
+
+
+def cmd_audit_verify(a: argparse.Namespace) -> int:
+    from botkit.governance import AuditLog
+
+    log = AuditLog(a.path)
+    problems = log.verify()
+    for p in problems:
+        print(f"TAMPERED: {p}", file=sys.stderr)
+    if problems:
+        return EXIT_GATE
+    seq, head = log.head()
+    print(f"audit log intact: {seq} entries, head {head[:16]}... ({log.path})")
+    return 0
+
+
+def cmd_audit_log(a: argparse.Namespace) -> int:
+    from botkit.governance import AuditLog, format_log
+
+    entries = AuditLog(a.path).entries()
+    print(format_log(entries[-a.last:] if a.last else entries) if entries else "the audit log is empty")
+    return 0
+
+
+def cmd_retrain(a: argparse.Namespace) -> int:
+    from botkit.retrain import retrain
+
+    print("retraining from feedback events ...", file=sys.stderr)
+    r = retrain(store=a.events, min_confidence=a.min_confidence, reviewer=a.reviewer, promote=not a.no_promote)
+    print(f"data set {r.dataset_name}: {r.n_new_examples} new example(s) from feedback, "
+          f"{r.n_review} utterance(s) queued for review" + (f", skipped {r.skipped}" if r.skipped else ""))
+    for name, path in r.paths.items():
+        print(f"  {name}: {path}")
+    if r.candidate_tag is None:
+        print("nothing new to learn: no candidate trained")
+        return 0
+    print(f"candidate {r.candidate_tag} vs production {r.production_tag}")
+    if r.decision is not None:
+        print(r.decision.explain())
+    return 0 if (r.promoted or a.no_promote) else EXIT_GATE
+
+
+def cmd_retention(a: argparse.Namespace) -> int:
+    from botkit.governance import apply_retention
+
+    n = apply_retention(a.events or settings.events_path, a.max_age_days, a.mode)
+    print(f"{n} event(s) older than {a.max_age_days:g} days {'redacted' if a.mode == 'redact' else 'emptied'}")
+    return 0
+
+
+def cmd_loadtest(a: argparse.Namespace) -> int:
+    from botkit.loadtest import run_loadtest, summary_table
+
+    r = run_loadtest(a.host, users=a.users, spawn_rate=a.spawn_rate, duration_s=a.duration, shape=a.shape,
+                     think_time_s=a.think_time, slo=a.slo, processes=a.processes, model=a.model)
+    print(summary_table(r))
+    for line in r.slo_lines:
+        print(line)
+    print(f"report: {r.out_dir}")
+    return r.exit_code
 
 
 def cmd_chat(a: argparse.Namespace) -> int:
@@ -320,9 +403,49 @@ def build_parser() -> argparse.ArgumentParser:
     ml.add_argument("--name", default=settings.model_name)
     ms = add("show", cmd_models_show, "show one model's metadata as JSON", msub)
     ms.add_argument("tag", nargs="?", help="model tag (default: newest production, else newest)")
-    mp = add("promote", cmd_models_promote, "set a model's stage label (default: production)", msub)
+    mp = add("promote", cmd_models_promote, "promote a model to production if the policy allows it", msub)
     mp.add_argument("tag")
-    mp.add_argument("--stage", default="production", choices=("staging", "production", "archived"))
+    mp.add_argument("--reviewer", help="who reviewed the model (required by the default policy)")
+    mp.add_argument("--policy", type=Path, help="policy YAML (default: botkit/policy.yaml)")
+    mp.add_argument("--force", action="store_true", help="override metric rules (recorded in the audit log)")
+    mp.add_argument("--who", help="who runs this (default: $BOTKIT_USER, else the OS user)")
+    mr = add("rollback", cmd_models_rollback, "restore the previous production model", msub)
+    mr.add_argument("--reason", required=True, help="why (recorded in the audit log)")
+    mr.add_argument("--who")
+    mr.add_argument("--name", default=settings.model_name)
+    mc = add("card", cmd_models_card, "print (or write) a model card in Markdown", msub)
+    mc.add_argument("tag", nargs="?", help="model tag (default: newest production, else newest)")
+    mc.add_argument("--out", type=Path, help="write the card into this folder instead of printing it")
+
+    au = sub.add_parser("audit", help="the tamper-evident audit log", description="the audit log")
+    ausub = au.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    av = add("verify", cmd_audit_verify, "check the hash chain; exits 1 and names the entry when tampered", ausub)
+    av.add_argument("--path", type=Path, help=f"default: {settings.audit_path}")
+    al = add("log", cmd_audit_log, "show the audit log readably", ausub)
+    al.add_argument("--path", type=Path)
+    al.add_argument("--last", type=int, help="only the last N entries")
+
+    rt = add("retrain", cmd_retrain, "learn from corrective feedback; promote the candidate if the policy passes")
+    rt.add_argument("--events", type=Path, help=f"SQLite event store (default: {settings.events_path})")
+    rt.add_argument("--min-confidence", type=float, default=0.5, help="below: queue for human review")
+    rt.add_argument("--reviewer", help="reviewer recorded with the promotion")
+    rt.add_argument("--no-promote", action="store_true", help="train and compare only")
+
+    rp = add("retention", cmd_retention, "apply data retention to stored events (redact or drop old text)")
+    rp.add_argument("--max-age-days", type=float, required=True)
+    rp.add_argument("--mode", choices=("redact", "drop"), default="redact")
+    rp.add_argument("--events", type=Path, help=f"SQLite event store (default: {settings.events_path})")
+
+    lt = add("loadtest", cmd_loadtest, "run Locust headless against the service; exit code follows the SLO gate")
+    lt.add_argument("--host", help="target URL (default: start the service here)")
+    lt.add_argument("--model", help="model to serve when no --host is given")
+    lt.add_argument("--users", type=int, default=10)
+    lt.add_argument("--spawn-rate", type=float, default=5)
+    lt.add_argument("--duration", type=float, default=20, help="seconds (default: %(default)s)")
+    lt.add_argument("--shape", choices=("step", "spike", "soak"), help="a load shape instead of constant users")
+    lt.add_argument("--think-time", type=float, default=0.0, help="seconds between a user's requests")
+    lt.add_argument("--slo", type=Path, help="SLO thresholds (default: loadtests/slo.yaml)")
+    lt.add_argument("--processes", type=int, help="Locust worker processes (distributed mode on loopback)")
 
     c = add("chat", cmd_chat, "chat with a stored bot in the terminal (shows intent and confidence)")
     c.add_argument("--model", help="model tag (default: newest production, else newest)")
@@ -387,7 +510,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except (CommandError, DataError, RegistryError, ServerError, OSError, ValueError, RuntimeError) as exc:
+    except (CommandError, DataError, RegistryError, ServerError, OSError, ValueError, RuntimeError, KeyError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"botkit: error: {msg}", file=sys.stderr)
         return getattr(exc, "code", EXIT_USAGE)

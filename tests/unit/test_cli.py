@@ -183,15 +183,25 @@ def test_models_show_prints_the_metadata_as_json(trained_tag: str, capsys: pytes
     assert doc["metadata"]["data_name"] == "tiny"
 
 
-def test_models_promote_makes_it_production(trained, saved_tag: str, capsys: pytest.CaptureFixture) -> None:
-    assert main(["models", "promote", saved_tag]) == 0
-    assert capsys.readouterr().out.strip() == f"{saved_tag} is now production"
+def test_models_promote_without_reviewer_is_rejected_with_reasons(saved_tag: str,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    assert main(["models", "promote", saved_tag]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("REJECTED") and "reviewer" in out
+    assert get_info(saved_tag)["stage"] == "staging"
+
+
+def test_models_promote_forced_with_reviewer_makes_it_production(trained, saved_tag: str,
+                                                                 capsys: pytest.CaptureFixture) -> None:
+    # The tiny test model fails the quality rules on the bundled test set: --force overrides them.
+    assert main(["models", "promote", saved_tag, "--reviewer", "alice", "--force"]) == 0
     assert get_info(saved_tag)["stage"] == "production"
 
     name = saved_tag.split(":")[0]
     newer = save_model(trained.model, trained.dataset, trained.evaluation.metrics, name=name)
-    assert main(["models", "promote", newer]) == 0
-    assert capsys.readouterr().out.strip() == f"{newer} is now production ({saved_tag} archived)"
+    assert main(["models", "promote", newer, "--reviewer", "alice", "--force"]) == 0
+    capsys.readouterr()
+    assert get_info(newer)["stage"] == "production"
     assert get_info(saved_tag)["stage"] == "archived"
 
 
