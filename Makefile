@@ -18,7 +18,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 LINT_DIRS := $(wildcard botkit tests loadtests)
 PIPQUIET := 2>&1 | { grep -v "Location 'file:" || true; }
 
-.PHONY: help setup run test test-fast lint lab notebooks bench container clean lock sysdeps
+.PHONY: help setup run test test-fast test-nbval lint lab notebooks bench container clean lock sysdeps
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -45,13 +45,20 @@ sysdeps: ## Debian packages the integration tests need (installed only when miss
 run: $(STAMP) ## the main job: train, evaluate, register, serve and load-test the default bot
 	@$(BOTKIT) run
 
-test: $(STAMP) sysdeps ## the whole suite: lint, unit, service, load, notebooks
+PYTEST := $(PY) -m pytest -q -p no:cacheprovider --timeout 900
+NOTEBOOKS := $(wildcard notebooks/*.ipynb)
+
+test: $(STAMP) sysdeps ## the whole suite: lint, unit, behaviour, service, load, notebooks (papermill + nbval)
 	@$(VENV)/bin/ruff check $(LINT_DIRS)
-	@$(PY) -m pytest tests -q -p no:cacheprovider
+	@$(PYTEST) tests
+	@$(MAKE) --no-print-directory test-nbval
+
+test-nbval: $(STAMP) ## replay the committed notebooks in strict mode (nbval, sanitized)
+	@if [ -n "$(NOTEBOOKS)" ]; then $(PYTEST) --nbval $(NOTEBOOKS) --nbval-sanitize-with notebooks/nbval_sanitize.cfg; fi
 
 test-fast: $(STAMP) ## the quick inner loop: lint + unit tests only
 	@$(VENV)/bin/ruff check $(LINT_DIRS)
-	@$(PY) -m pytest tests/unit -q -x -p no:cacheprovider
+	@$(PYTEST) tests/unit -x
 
 lint: $(STAMP) ## ruff
 	@$(VENV)/bin/ruff check $(LINT_DIRS)

@@ -361,6 +361,7 @@ def cmd_run(a: argparse.Namespace) -> int:
             print(f"\n4/{steps} a short load test ({a.users} users, {a.duration} s) ...", flush=True)
             lt = run_loadtest(server.url, users=a.users, spawn_rate=a.users, duration_s=a.duration)
             print(summary_table(lt))
+            print("\n".join(lt.slo_lines))
             print(f"    report: {lt.out_dir}")
             if lt.exit_code:
                 raise CommandError("the load test broke its SLO (see above)", EXIT_GATE)

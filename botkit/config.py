@@ -45,6 +45,7 @@ class Settings:
     access_log: bool = False
     max_message_chars: int = 2000
     max_body_bytes: int = 1_000_000
+    ready_wait_s: float = 20.0  # a request reaching a worker that is still loading waits this long, then 503
     startup_delay_s: float = 0.0  # hold readiness back (readiness drills in workshops and tests)
     # Events.
     events_backend: str = "sqlite"

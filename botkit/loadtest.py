@@ -425,11 +425,6 @@ def _run(host: str, users: int, spawn_rate: float, duration_s: float, shape: str
                                              title=f"{host}: {shape or 'constant'} load, {users} users")
     result.paths["summary_md"] = out / "summary.md"
     result.paths["summary_md"].write_text(_markdown(result), encoding="utf-8")
-    if progress:
-        print(summary_table(result), flush=True)
-        for line in summary["slo"]["lines"]:
-            print(line, flush=True)
-        print(f"[loadtest] report in {out}", flush=True)
     return result
 
 

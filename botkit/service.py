@@ -37,7 +37,8 @@ def _clean(text: str) -> str:
     """Reject what no user types: blank text and control characters (other than newline and tab)."""
     if not text.strip():
         raise ValueError("message must not be empty or whitespace")
-    if any((ord(ch) < 32 and ch not in "\n\t\r") or ch == "\x7f" for ch in text):
+    # C0 controls, DEL and the C1 controls U+0080-U+009F (Unicode category Cc; U+009B is the 8-bit CSI).
+    if any((ord(ch) < 32 and ch not in "\n\t\r") or 0x7F <= ord(ch) <= 0x9F for ch in text):
         raise ValueError("message contains control characters")
     return text
 
@@ -89,7 +90,13 @@ class FeedbackResponse(BaseModel):
 
 
 class BodyLimit:
-    """ASGI middleware: refuse bodies over the configured size with 413 before reading them."""
+    """ASGI middleware: refuse bodies over the configured size with 413 before the service sees them.
+
+    A declared ``Content-Length`` over the limit is refused without reading anything. A body
+    without one (chunked transfer encoding) is read here, up to the limit, and then replayed to
+    the app: raising from inside the app's ``receive`` instead would reach BentoML's endpoint
+    wrapper first, which turns every unexpected exception into a 500.
+    """
 
     def __init__(self, app, max_bytes: int = settings.max_body_bytes):
         self.app, self.max_bytes = app, max_bytes
@@ -102,24 +109,29 @@ class BodyLimit:
         too_big = JSONResponse({"error": f"request body over {self.max_bytes} bytes"}, status_code=413)
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
             return await too_big(scope, receive, send)
+        chunks: list[bytes] = []
         seen = 0
-
-        async def limited_receive():
-            nonlocal seen
+        while True:
             message = await receive()
-            seen += len(message.get("body", b""))
+            if message["type"] != "http.request":  # the client went away: nobody to answer
+                return None
+            chunk = message.get("body", b"")
+            seen += len(chunk)
             if seen > self.max_bytes:
-                raise _TooLarge
-            return message
+                return await too_big(scope, receive, send)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body, replayed = b"".join(chunks), False
 
-        try:
-            return await self.app(scope, limited_receive, send)
-        except _TooLarge:
-            return await too_big(scope, receive, send)
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: wait for the disconnect, as the server would
 
-
-class _TooLarge(Exception):
-    pass
+        return await self.app(scope, replay, send)
 
 
 class _Metrics:
@@ -196,6 +208,15 @@ class Chat:
         if self.writer is not None:
             self.writer.close()
 
+    async def _wait_ready(self) -> bool:
+        """Workers load independently: one may be ready while another still loads. A request
+        that lands on a loading worker waits (up to ``ready_wait_s``) instead of failing."""
+        if self._ready.is_set():
+            return True
+        if self._error is None and settings.ready_wait_s > 0:
+            await asyncio.get_running_loop().run_in_executor(None, self._ready.wait, settings.ready_wait_s)
+        return self._ready.is_set()
+
     def _not_ready(self):
         reason = self._error or "model is still loading"
         return JSONResponse({"error": f"service not ready: {reason}"}, status_code=503)
@@ -237,7 +258,7 @@ class Chat:
     @bentoml.api(route="/chat", input_spec=ChatRequest, output_spec=ChatResponse)
     async def chat(self, message: str, session_id: str | None = None) -> ChatResponse:
         """Answer one message: intent, confidence, reply, and whether the bot fell back."""
-        if not self._ready.is_set():
+        if not await self._wait_ready():
             return self._not_ready()
         started = time.perf_counter()
         if self._batching:
@@ -249,7 +270,7 @@ class Chat:
     @bentoml.api(route="/chat_batch", input_spec=ChatBatchRequest)
     async def chat_batch(self, messages: list[str], session_id: str | None = None) -> list[ChatResponse]:
         """Answer many messages in one call (one predict for all of them)."""
-        if not self._ready.is_set():
+        if not await self._wait_ready():
             return self._not_ready()
         started = time.perf_counter()
         preds = await asyncio.get_running_loop().run_in_executor(None, self._predict_batch, messages)
@@ -262,7 +283,7 @@ class Chat:
         from botkit.events import FeedbackEvent
         from botkit.redact import redact
 
-        if not self._ready.is_set():
+        if not await self._wait_ready():
             return self._not_ready()
         known = set(self.loaded.model.intents) | {"oos"}
         if correct_intent is not None and correct_intent not in known:
