@@ -312,6 +312,12 @@ def cmd_notebooks_run(a: argparse.Namespace) -> int:
     return EXIT_GATE if failed else 0
 
 
+def cmd_monitor(a: argparse.Namespace) -> int:
+    from botkit import monitor
+
+    return monitor.main([a.monitor_command, *a.rest])
+
+
 DEMO_MESSAGES = (
     "hi there!",
     "where is my parcel? it was due yesterday",
@@ -495,6 +501,10 @@ def build_parser() -> argparse.ArgumentParser:
     nr.add_argument("--junit", help="JUnit XML path (default: OUT/junit.xml)")
     nr.add_argument("--gate", action="append", metavar="NAME>=X",
                     help="fail when a recorded figure breaks this bound (repeatable)")
+
+    mo = add("monitor", cmd_monitor, "drift and anomaly report (`report`), scripted traffic (`simulate`)")
+    mo.add_argument("monitor_command", choices=("report", "simulate"), metavar="{report,simulate}")
+    mo.add_argument("rest", nargs=argparse.REMAINDER, help="options of the action (see `botkit monitor report -h`)")
 
     rn = add("run", cmd_run, "the main job on the embedded default: train, evaluate, register, serve, load-test")
     rn.add_argument("--skip-loadtest", action="store_true", help="stop after the HTTP chat demo")

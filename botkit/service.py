@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import threading
 import time
 import uuid
@@ -31,6 +32,10 @@ __all__ = ["Chat", "ChatBatchRequest", "ChatRequest", "ChatResponse", "FeedbackR
 log = logging.getLogger("botkit.service")
 MAX_CHARS = settings.max_message_chars
 MAX_BATCH_MESSAGES = 256
+# Fault drills (botkit.monitor.simulate): with BOTKIT_FAULT_INJECTION=true the service sleeps for
+# the milliseconds a loopback caller puts in this header, inside the measured request time.
+FAULT_HEADER = "x-botkit-delay-ms"
+FAULT_MAX_DELAY_MS = 10_000
 
 
 def _clean(text: str) -> str:
@@ -175,6 +180,8 @@ class Chat:
         self.batcher = None
         self.writer = None
         self._recent: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+        fault = os.environ.get("BOTKIT_FAULT_INJECTION", "").strip().lower()
+        self._fault_injection = fault in {"1", "true", "yes", "on"}
         threading.Thread(target=self._load, name="model-loader", daemon=True).start()
 
     # ---------------------------------------------------------------------------- lifecycle
@@ -249,6 +256,21 @@ class Chat:
             m.fallbacks.inc()
         return resp
 
+    async def _injected_delay(self, ctx: bentoml.Context | None) -> None:
+        """Fault drill: sleep for ``X-Botkit-Delay-Ms`` when enabled and the caller is on loopback."""
+        if not self._fault_injection or ctx is None:
+            return
+        raw = ctx.request.headers.get(FAULT_HEADER)
+        client = ctx.request.client
+        if not raw or client is None or client.host not in ("127.0.0.1", "::1"):
+            return
+        try:
+            delay_ms = min(float(raw), FAULT_MAX_DELAY_MS)
+        except ValueError:
+            return
+        if delay_ms > 0:
+            await asyncio.sleep(delay_ms / 1000)
+
     def _remember(self, rid: str) -> None:
         self._recent[rid] = ()
         if len(self._recent) > 50_000:
@@ -256,11 +278,14 @@ class Chat:
 
     # ---------------------------------------------------------------------------- the API
     @bentoml.api(route="/chat", input_spec=ChatRequest, output_spec=ChatResponse)
-    async def chat(self, message: str, session_id: str | None = None) -> ChatResponse:
+    async def chat(self, message: str, session_id: str | None = None,
+                   *, ctx: bentoml.Context = None) -> ChatResponse:
         """Answer one message: intent, confidence, reply, and whether the bot fell back."""
+        # ctx is annotated exactly bentoml.Context (not Optional): that is how BentoML knows to inject it.
         if not await self._wait_ready():
             return self._not_ready()
         started = time.perf_counter()
+        await self._injected_delay(ctx)
         if self._batching:
             pred = await self.batcher.submit(message)
         else:
@@ -268,11 +293,13 @@ class Chat:
         return self._answer(message, pred, session_id, started)
 
     @bentoml.api(route="/chat_batch", input_spec=ChatBatchRequest)
-    async def chat_batch(self, messages: list[str], session_id: str | None = None) -> list[ChatResponse]:
+    async def chat_batch(self, messages: list[str], session_id: str | None = None,
+                         *, ctx: bentoml.Context = None) -> list[ChatResponse]:
         """Answer many messages in one call (one predict for all of them)."""
         if not await self._wait_ready():
             return self._not_ready()
         started = time.perf_counter()
+        await self._injected_delay(ctx)
         preds = await asyncio.get_running_loop().run_in_executor(None, self._predict_batch, messages)
         return [self._answer(t, p, session_id, started) for t, p in zip(messages, preds, strict=True)]
 

@@ -90,14 +90,17 @@ def _by_name(checks: list[Check]) -> dict[str, Check]:
     return {check.name: check for check in checks}
 
 
-def test_intent_chi_square_matches_hand_computation_with_laplace_smoothing() -> None:
-    # reference 49 x a, 49 x b -> smoothed (49+1, 49+1) / 100 = (0.5, 0.5)
-    # current 30 x a, 70 x b -> expected (50, 50)
-    # chi2 = (30-50)^2/50 + (70-50)^2/50 = 8 + 8 = 16 with 1 degree of freedom
-    # p = P(chi2_1 > 16) = erfc(sqrt(16 / 2)) = 6.334e-5 < 0.01
+def test_intent_chi_square_is_a_homogeneity_test_matching_hand_computation() -> None:
+    # table [[49, 49], [30, 70]]: row sums 98, 100; column sums 79, 119; N = 198
+    # expected = row * col / N: 39.101, 58.899 / 39.899, 60.101 (|observed - expected| = 9.899 everywhere)
+    # chi2 = 9.899^2 * (1/39.101 + 1/58.899 + 1/39.899 + 1/60.101) = 8.256, 1 degree of freedom
+    # p = P(chi2_1 > 8.256) = erfc(sqrt(8.256 / 2)) = 0.00406 < 0.01
     checks = _by_name(intent_distribution(["a"] * 49 + ["b"] * 49, ["a"] * 30 + ["b"] * 70))
     chi2 = checks["intent_chi2_p"]
-    assert chi2.value == pytest.approx(math.erfc(math.sqrt(8)), rel=1e-9)
+    n, rows, cols, obs = 198, (98, 100), (79, 119), ((49, 49), (30, 70))
+    stat = sum((obs[i][j] - rows[i] * cols[j] / n) ** 2 / (rows[i] * cols[j] / n) for i in (0, 1) for j in (0, 1))
+    assert stat == pytest.approx(8.2561, abs=1e-3)
+    assert chi2.value == pytest.approx(math.erfc(math.sqrt(stat / 2)), rel=1e-9)
     assert chi2.threshold == 0.01
     assert chi2.flagged
     # JS: p = (0.5, 0.5), q = (0.3, 0.7) -> 0.174 > 0.1; PSI: 0.2 ln(5/3) + 0.2 ln(1.4) = 0.169
@@ -271,11 +274,11 @@ def test_feedback_check_without_votes_is_not_enough_data() -> None:
 
 
 def test_robust_z_score_threshold_matches_hand_computation() -> None:
-    # history 100, 104, 96, 102, 98: median 100, |deviations| 0, 4, 4, 2, 2 -> MAD 2
-    # x = 110: 0.6745 * 10 / 2 = 3.37 <= 3.5, normal; x = 111: 0.6745 * 11 / 2 = 3.71 > 3.5
-    history = [100, 104, 96, 102, 98]
-    assert latency_anomalies([*history, 110]) == []
-    assert latency_anomalies([*history, 111]) == [5]
+    # history 100, 120, 80, 110, 90: median 100, |deviations| 0, 20, 20, 10, 10 -> MAD 10 (over the 5 ms floor)
+    # x = 151: 0.6745 * 51 / 10 = 3.44 <= 3.5, normal; x = 152: 0.6745 * 52 / 10 = 3.51 > 3.5
+    history = [100, 120, 80, 110, 90]
+    assert latency_anomalies([*history, 151]) == []
+    assert latency_anomalies([*history, 152]) == [5]
 
 
 def test_latency_spike_at_minute_k_is_found_and_flat_noise_is_not() -> None:
@@ -291,9 +294,11 @@ def test_latency_spike_at_minute_k_is_found_and_flat_noise_is_not() -> None:
 
 
 def test_flat_history_does_not_turn_a_tiny_wobble_into_an_anomaly() -> None:
-    # MAD = 0, floored at 1 % of the median (1 ms): 0.6745 * 3 / 1 = 2.0, but 0.6745 * 10 / 1 = 6.7
-    assert latency_anomalies([100] * 10 + [103]) == []
-    assert latency_anomalies([100] * 10 + [110]) == [10]
+    # MAD = 0, floored at 5 % of the median (5 ms): 0.6745 * 10 / 5 = 1.35, but 0.6745 * 30 / 5 = 4.05
+    assert latency_anomalies([100] * 10 + [110]) == []
+    assert latency_anomalies([100] * 10 + [130]) == [10]
+    # millisecond latencies: the 1 ms floor wins: 11.5 -> 14.9 is 0.6745 * 3.4 / 1 = 2.3, normal
+    assert latency_anomalies([11.5] * 10 + [14.9]) == []
 
 
 def test_latency_dips_missing_minutes_and_short_history_are_not_anomalies() -> None:
