@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 __all__ = ["BUNDLED_DATA", "PACKAGE_DIR", "Settings", "settings"]
@@ -64,6 +65,21 @@ class Settings:
     @property
     def audit_path(self) -> Path:
         return self.home / "audit.jsonl"
+
+    def new_report_dir(self, kind: str, label: str = "", out_dir: str | Path | None = None) -> Path:
+        """A fresh ``reports/<kind>/<UTC stamp>[-label]`` folder (or ``out_dir`` when given), created."""
+        if out_dir is not None:
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+            return Path(out_dir)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + (f"-{label}" if label else "")
+        for i in range(1000):
+            path = self.reports_dir / kind / (stamp if i == 0 else f"{stamp}-{i + 1}")
+            try:
+                path.mkdir(parents=True)
+                return path
+            except FileExistsError:
+                continue
+        raise FileExistsError(f"{self.reports_dir / kind}: cannot create a new report folder")
 
     @classmethod
     def from_env(cls) -> Settings:

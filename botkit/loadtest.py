@@ -222,19 +222,7 @@ class LoadTestResult:
 
 
 def _out_dir(out_dir: Path | None) -> Path:
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        return out_dir
-    base = settings.reports_dir / "loadtest"
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    for i in range(100):
-        d = base / (stamp if i == 0 else f"{stamp}-{i}")
-        try:
-            d.mkdir(parents=True)
-            return d
-        except FileExistsError:
-            continue
-    raise LoadTestError(f"could not create a fresh report folder under {base}")
+    return settings.new_report_dir("loadtest", out_dir=out_dir)
 
 
 def _locust_command() -> list[str]:

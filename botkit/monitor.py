@@ -625,13 +625,7 @@ def report(store: Any = None, *, since: float | None = None, until: float | None
 
 
 def _new_report_dir(label: str) -> Path:
-    root = Path(settings.reports_dir) / "monitor"
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    base = f"{stamp}-{label}" if label else stamp
-    path, n = root / base, 2
-    while path.exists():
-        path, n = root / f"{base}-{n}", n + 1
-    return path
+    return settings.new_report_dir("monitor", label)
 
 
 def _write_files(r: MonitorReport, ref: Reference, w: _Window, marks: dict[str, tuple[float, float]],

@@ -128,19 +128,7 @@ def _write_review_queue(path: Path, chats: dict[str, ChatEvent], with_feedback: 
 
 
 def _run_dir(out_dir: str | os.PathLike[str] | None, stamp: str) -> Path:
-    if out_dir is not None:
-        path = Path(out_dir)
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-    root = settings.reports_dir / "retrain"
-    for i in range(1000):
-        path = root / (stamp if i == 0 else f"{stamp}-{i + 1}")
-        try:
-            path.mkdir(parents=True)
-            return path
-        except FileExistsError:
-            continue
-    raise governance.GovernanceError(f"{root}: cannot create a new run directory")
+    return settings.new_report_dir("retrain", out_dir=out_dir)
 
 
 def _f1_changes(cand: dict, prod: dict | None) -> list[tuple[str, float, float, float]]:
