@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -318,6 +319,29 @@ def cmd_monitor(a: argparse.Namespace) -> int:
     return monitor.main([a.monitor_command, *a.rest])
 
 
+def cmd_workshop_check(a: argparse.Namespace) -> int:
+    from botkit.workshop import format_lines, machine_check
+
+    print("checking this machine for the workshop ...", file=sys.stderr, flush=True)
+    lines = machine_check()
+    print(format_lines(lines, color=sys.stdout.isatty()))
+    return 0 if all(line.ok for line in lines) else EXIT_GATE
+
+
+def cmd_workshop_feedback(a: argparse.Namespace) -> int:
+    from botkit.workshop import summarize_feedback
+
+    out = Path(a.out) if a.out else settings.new_report_dir("workshop-feedback")
+    summary = summarize_feedback(a.file, out)
+    print(f"{summary.n_responses} answers over {len(summary.blocks)} blocks")
+    for key, value in summary.overall.items():
+        print(f"  {key}: {'n/a' if value is None else f'{value:.2f}'}")
+    for line in summary.watch:
+        print(f"  watch: {line}")
+    print(f"report: {summary.markdown_path}\nplot: {summary.png_path}")
+    return 0
+
+
 DEMO_MESSAGES = (
     "hi there!",
     "where is my parcel? it was due yesterday",
@@ -506,6 +530,17 @@ def build_parser() -> argparse.ArgumentParser:
     mo.add_argument("monitor_command", choices=("report", "simulate"), metavar="{report,simulate}")
     mo.add_argument("rest", nargs=argparse.REMAINDER, help="options of the action (see `botkit monitor report -h`)")
 
+    ws = sub.add_parser("workshop", help="workshop helpers: machine check, feedback summary",
+                        description="onboarding workshop helpers")
+    wsub = ws.add_subparsers(dest="workshop_command", metavar="ACTION", required=True)
+    add("check", cmd_workshop_check, "verify a participant's machine: a green or red line per item", wsub)
+    fb = wsub.add_parser("feedback", help="feedback rounds", description="feedback rounds")
+    fbsub = fb.add_subparsers(dest="feedback_command", metavar="ACTION", required=True)
+    fs = add("summarize", cmd_workshop_feedback, "turn collected feedback answers (CSV) into a report and a plot",
+             fbsub)
+    fs.add_argument("file", type=Path, help="the collected answers (see workshops/feedback_form_template.csv)")
+    fs.add_argument("--out", help="output folder (default: reports/workshop-feedback/<time>)")
+
     rn = add("run", cmd_run, "the main job on the embedded default: train, evaluate, register, serve, load-test")
     rn.add_argument("--skip-loadtest", action="store_true", help="stop after the HTTP chat demo")
     rn.add_argument("--users", type=int, default=16, help="load-test users (default: %(default)s)")
@@ -528,6 +563,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("botkit: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug, not a user error: still one line, the traceback on request
+        if os.environ.get("BOTKIT_DEBUG"):
+            raise
+        print(f"botkit: internal error: {type(exc).__name__}: {exc} (BOTKIT_DEBUG=1 shows the traceback)",
+              file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

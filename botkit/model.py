@@ -7,6 +7,7 @@ confidence that a threshold tuned on the validation split turns into a fallback 
 
 from __future__ import annotations
 
+import random
 import time
 import zlib
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from sklearn.svm import LinearSVC
 
 from botkit.data import OOS, Dataset
 
-__all__ = ["IntentModel", "Prediction", "TrainParams", "fit_temperature", "tune_threshold"]
+__all__ = ["IntentModel", "Prediction", "TrainParams", "fit_temperature", "polite_variants", "tune_threshold"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,9 @@ class TrainParams:
     char_ngrams: tuple[int, int] = (2, 5)
     min_df: int = 1
     max_iter: int = 300
+    # Share of in-scope training texts also learnt with a polite suffix (", thanks", " please"):
+    # without it, "where is my parcel, thanks" reads as the `thanks` intent half of the time.
+    polite_augment: float = 0.3
     # Threshold tuning: give up at most this much validation in-scope accuracy for OOS recall.
     max_in_scope_drop: float = 0.015
 
@@ -57,6 +61,16 @@ class Prediction:
     confidence: float
     fallback: bool
     top_intent: str
+
+
+POLITE_SUFFIXES = (", thanks", ", thank you", " please", " thx", ", cheers")
+
+
+def polite_variants(examples: Sequence[tuple[str, str]], share: float, seed: int) -> list[tuple[str, str]]:
+    """Extra training pairs: a seeded share of in-scope texts with a polite suffix, same label."""
+    rng = random.Random(seed)
+    return [(f"{t.rstrip('.!? ')}{rng.choice(POLITE_SUFFIXES)}", y)
+            for t, y in examples if y != OOS and rng.random() < share]
 
 
 def _pipeline(p: TrainParams) -> Pipeline:
@@ -140,7 +154,7 @@ class IntentModel:
     def train(cls, ds: Dataset, params: TrainParams | None = None) -> IntentModel:
         """Fit on ``train``, tune the fallback threshold on ``val``; deterministic for a seed."""
         p = params or TrainParams()
-        texts, labels = zip(*ds.train, strict=True)
+        texts, labels = zip(*ds.train, *polite_variants(ds.train, p.polite_augment, p.seed), strict=True)
         start = time.perf_counter()
         pipe = _pipeline(p).fit(list(texts), list(labels))
         model = cls(pipe, 0.0, {i: ds.reply_variants(i) for i in ds.intents}, list(ds.fallback_replies), p)
