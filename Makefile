@@ -37,6 +37,8 @@ sysdeps: ## Debian packages the integration tests need (installed only when miss
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v debootstrap >/dev/null || missing="$$missing debootstrap debian-archive-keyring"; \
+	command -v buildah >/dev/null || missing="$$missing buildah"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
@@ -72,7 +74,8 @@ notebooks: $(STAMP) ## re-execute the notebooks with papermill and store them ex
 bench: $(STAMP) ## the scaling benchmark (reports/bench/)
 	@$(PY) -m botkit.bench
 
-container: $(STAMP) ## build the bento's image locally with buildah and prove it answers
+container: $(STAMP) sysdeps ## build the bento's image locally with buildah and prove it answers
+	@$(BOTKIT) models show >/dev/null 2>&1 || $(BOTKIT) train --stage production
 	@$(BOTKIT) container
 
 lock: ## regenerate requirements/lock.txt from requirements/requirements.in in a scratch venv

@@ -313,6 +313,12 @@ def cmd_notebooks_run(a: argparse.Namespace) -> int:
     return EXIT_GATE if failed else 0
 
 
+def cmd_container(a: argparse.Namespace) -> int:
+    from botkit import container
+
+    return container.main(a.rest)
+
+
 def cmd_monitor(a: argparse.Namespace) -> int:
     from botkit import monitor
 
@@ -525,6 +531,9 @@ def build_parser() -> argparse.ArgumentParser:
     nr.add_argument("--junit", help="JUnit XML path (default: OUT/junit.xml)")
     nr.add_argument("--gate", action="append", metavar="NAME>=X",
                     help="fail when a recorded figure breaks this bound (repeatable)")
+
+    ct = add("container", cmd_container, "prove the image: bento → local Debian base → buildah image → run → /chat")
+    ct.add_argument("rest", nargs=argparse.REMAINDER, help="--model TAG, --workers N, --rebuild-base, --json")
 
     mo = add("monitor", cmd_monitor, "drift and anomaly report (`report`), scripted traffic (`simulate`)")
     mo.add_argument("monitor_command", choices=("report", "simulate"), metavar="{report,simulate}")
