@@ -100,7 +100,24 @@ class Server:
             if value is not None:
                 env[f"BOTKIT_{key}"] = str(value).lower() if isinstance(value, bool) else str(value)
         env.update(self.env)
+        env["BENTOML_HOME"] = str(self._private_home(Path(env["BENTOML_HOME"])))
         return env
+
+    def _private_home(self, shared: Path) -> Path:
+        """A BentoML home of this server's own that sees the shared model store.
+
+        BentoML keeps Prometheus' multiprocess files in ``$BENTOML_HOME`` and wipes them when any
+        server starts, so two servers on one home would silently lose each other's metrics.
+        """
+        home = settings.home / "servers" / str(self.port)
+        home.mkdir(parents=True, exist_ok=True)
+        (shared / "models").mkdir(parents=True, exist_ok=True)
+        link = home / "models"
+        if link.is_symlink() and link.resolve() != (shared / "models").resolve():
+            link.unlink()
+        if not link.exists():
+            link.symlink_to((shared / "models").resolve(), target_is_directory=True)
+        return home
 
     def start(self, wait: bool = True) -> Server:
         if self.host not in ("127.0.0.1", "localhost", "::1"):

@@ -224,8 +224,10 @@ class Chat:
             await asyncio.get_running_loop().run_in_executor(None, self._ready.wait, settings.ready_wait_s)
         return self._ready.is_set()
 
-    def _not_ready(self):
+    def _not_ready(self, ctx: bentoml.Context | None = None):
         reason = self._error or "model is still loading"
+        if ctx is not None:  # BentoML copies ctx's status onto any Response an API with ctx returns
+            ctx.response.status_code = 503
         return JSONResponse({"error": f"service not ready: {reason}"}, status_code=503)
 
     # ---------------------------------------------------------------------------- the work
@@ -283,7 +285,7 @@ class Chat:
         """Answer one message: intent, confidence, reply, and whether the bot fell back."""
         # ctx is annotated exactly bentoml.Context (not Optional): that is how BentoML knows to inject it.
         if not await self._wait_ready():
-            return self._not_ready()
+            return self._not_ready(ctx)
         started = time.perf_counter()
         await self._injected_delay(ctx)
         if self._batching:
@@ -297,7 +299,7 @@ class Chat:
                          *, ctx: bentoml.Context = None) -> list[ChatResponse]:
         """Answer many messages in one call (one predict for all of them)."""
         if not await self._wait_ready():
-            return self._not_ready()
+            return self._not_ready(ctx)
         started = time.perf_counter()
         await self._injected_delay(ctx)
         preds = await asyncio.get_running_loop().run_in_executor(None, self._predict_batch, messages)
