@@ -14,6 +14,8 @@ export BENTOML_DO_NOT_TRACK := true
 export BOTKIT_HOME ?= $(CURDIR)/.botkit
 export BENTOML_HOME ?= $(BOTKIT_HOME)/bentoml
 export PYTHONDONTWRITEBYTECODE := 1
+# The container proof's Debian base image and layers outlive a clone (like pip's cache).
+export BOTKIT_CONTAINER_CACHE ?= $(HOME)/.cache/botkit/container
 # The machine's pip config names index folders that do not exist: hide that noise, keep real errors.
 LINT_DIRS := $(wildcard botkit tests loadtests)
 PIPQUIET := 2>&1 | { grep -v "Location 'file:" || true; }
