@@ -50,7 +50,6 @@ run: $(STAMP) ## the main job: train, evaluate, register, serve and load-test th
 	@$(BOTKIT) run
 
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider --timeout 900
-NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 
 test: $(STAMP) sysdeps ## the whole suite: lint, unit, behaviour, service, load, notebooks (papermill + nbval)
 	@$(VENV)/bin/ruff check $(LINT_DIRS)
@@ -58,7 +57,9 @@ test: $(STAMP) sysdeps ## the whole suite: lint, unit, behaviour, service, load,
 	@$(MAKE) --no-print-directory test-nbval
 
 test-nbval: $(STAMP) ## replay the committed notebooks in strict mode (nbval, sanitized)
-	@if [ -n "$(NOTEBOOKS)" ]; then $(PYTEST) --nbval $(NOTEBOOKS) --nbval-sanitize-with notebooks/nbval_sanitize.cfg; fi
+	@nbhome="$$(mktemp -d)"; trap 'rm -rf "$$nbhome"' EXIT; \
+	 BOTKIT_NB_HOME="$$nbhome" PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 \
+	 $(PYTEST) -p nbval -p pytest_timeout --nbval notebooks/ --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 
 test-fast: $(STAMP) ## the quick inner loop: lint + unit tests only
 	@$(VENV)/bin/ruff check $(LINT_DIRS)
@@ -71,7 +72,7 @@ lab: $(STAMP) ## JupyterLab on the notebooks, bound to 127.0.0.1 (token printed)
 	@$(VENV)/bin/jupyter lab --ip=127.0.0.1 --no-browser --notebook-dir=$(CURDIR) --ServerApp.allow_root=True
 
 notebooks: $(STAMP) ## re-execute the notebooks with papermill and store them executed
-	@$(BOTKIT) notebooks run notebooks --in-place
+	@$(BOTKIT) notebooks run notebooks --in-place --out reports/notebooks
 
 bench: $(STAMP) ## the scaling benchmark (reports/bench/)
 	@$(PY) -m botkit.bench

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -73,12 +74,18 @@ def build_bento(model: str | None = None, *, workers: int | None = None,
                  {"name": "BENTOML_DO_NOT_TRACK", "value": "true"}],
     }
     with tempfile.TemporaryDirectory() as tmp:
+        # The build context holds only the package's modules: walking the repository would read
+        # .venv and the container cache (gigabytes) for nothing.
+        context = Path(tmp) / "context"
+        (context / "botkit").mkdir(parents=True)
+        for py in PACKAGE_DIR.glob("*.py"):
+            shutil.copy2(py, context / "botkit" / py.name)
         bf = Path(tmp) / "bentofile.yaml"
         bf.write_text(yaml.safe_dump(bentofile, sort_keys=False))
         env = {**os.environ, **settings.env(), "BOTKIT_WORKERS": str(workers), "BOTKIT_MODEL_TAG": tag}
         bentoml = Path(sys.executable).with_name("bentoml")
         cmd = [str(bentoml) if bentoml.exists() else "bentoml", "build", "-f", str(bf), "--output", "tag",
-               str(SOURCE_ROOT)]
+               str(context)]
         out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     if out.returncode != 0:
         last = (out.stderr.strip() or out.stdout.strip()).splitlines()[-1:] or ["no output"]

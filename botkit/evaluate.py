@@ -124,10 +124,8 @@ def weakest_intents(metrics: dict, n: int = 5) -> list[tuple[str, float]]:
 
 def write_report(ev: Evaluation, out_dir: Path | str) -> dict[str, Path]:
     """metrics.json, two PNG figures and a short Markdown summary in ``out_dir``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # Figures drawn without pyplot: no global backend switch, so a notebook's inline plots survive.
+    from matplotlib.figure import Figure
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -136,7 +134,8 @@ def write_report(ev: Evaluation, out_dir: Path | str) -> dict[str, Path]:
     paths["json"].write_text(json.dumps(ev.metrics, indent=2) + "\n")
 
     pairs = ev.metrics["confused_pairs"]
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+    fig = Figure(figsize=(7, 3.6))
+    ax = fig.subplots()
     if pairs:
         names = [f"{p['true']} → {p['predicted']}" for p in pairs][::-1]
         ax.barh(names, [p["count"] for p in pairs][::-1], color="#c0504d")
@@ -146,11 +145,11 @@ def write_report(ev: Evaluation, out_dir: Path | str) -> dict[str, Path]:
     ax.set_title("Most confused pairs (true → predicted)")
     fig.tight_layout()
     fig.savefig(paths["confusion"], dpi=110)
-    plt.close(fig)
 
     conf = np.asarray(ev.confidence)
     is_oos = np.asarray(ev.y_true) == OOS
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+    fig = Figure(figsize=(7, 3.6))
+    ax = fig.subplots()
     bins = np.linspace(0, 1, 26)
     ax.hist(conf[~is_oos], bins=bins, alpha=0.7, label="in scope", color="#4f81bd")
     ax.hist(conf[is_oos], bins=bins, alpha=0.7, label="out of scope", color="#f79646")
@@ -161,7 +160,6 @@ def write_report(ev: Evaluation, out_dir: Path | str) -> dict[str, Path]:
     ax.legend()
     fig.tight_layout()
     fig.savefig(paths["confidence"], dpi=110)
-    plt.close(fig)
 
     m = ev.metrics
     lines = ["# Evaluation", "", "| metric | value |", "|---|---|"]

@@ -9,17 +9,56 @@ which ends up in the executed notebook's metadata (``metadata.botkit.records``).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import re
+import shutil
 import sys
+import tempfile
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["NotebookResult", "collect_records", "find_notebooks", "record", "run", "write_junit", "write_summary"]
+__all__ = [
+    "NotebookResult", "collect_records", "find_notebooks", "private_home", "record", "run", "write_junit",
+    "write_summary",
+]
 
 RECORD_KEY = "botkit_record"
+HOME_MARKER = ".botkit-notebook-home"
+
+
+def private_home(name: str, *, fresh: bool = True) -> Path:
+    """Give the calling notebook a botkit home of its own; call it before anything imports ``botkit.config``.
+
+    Points ``BOTKIT_HOME``, ``BENTOML_HOME`` (under it) and ``BOTKIT_REPORTS_DIR`` at
+    ``$BOTKIT_NB_HOME/<name>`` (root by default ``<tempdir>/botkit-nb``), overriding what ``make lab``
+    exports on purpose: a notebook never writes to the user's model store, notebooks run in
+    parallel, and with ``fresh`` the folder is emptied first, so every run starts from the same
+    state and prints the same output. Only a folder this function created (it leaves a marker
+    file) is ever emptied. This module imports nothing from ``botkit.config``, which is why it is
+    safe to import first; a notebook that already imported it gets a RuntimeError, not a
+    half-isolated store.
+    """
+    if "botkit.config" in sys.modules:
+        raise RuntimeError("botkit.config is already imported, so its store is fixed: "
+                           "restart the kernel and run the notebook from the top")
+    if not re.fullmatch(r"[\w.-]+", name):
+        raise ValueError(f"notebook home name {name!r}: use letters, digits, '.', '-' or '_'")
+    home = Path(os.environ.get("BOTKIT_NB_HOME") or Path(tempfile.gettempdir()) / "botkit-nb") / name
+    home = home.expanduser().resolve()
+    if fresh and home.exists():
+        if not (home / HOME_MARKER).exists() and any(home.iterdir()):
+            raise RuntimeError(f"{home} exists and was not made by private_home(): not emptying it")
+        shutil.rmtree(home)
+    home.mkdir(parents=True, exist_ok=True)
+    (home / HOME_MARKER).touch()
+    os.environ.update(BOTKIT_HOME=str(home), BENTOML_HOME=str(home / "bentoml"),
+                      BOTKIT_REPORTS_DIR=str(home / "reports"), BENTOML_DO_NOT_TRACK="true")
+    return home
 
 
 def record(name: str, value: object) -> None:
@@ -147,3 +186,59 @@ def write_summary(results: Sequence[NotebookResult], path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+# ---------------------------------------------------------------------------------------- serving helpers
+# Used by notebooks 04-06. They import botkit.serve (and so botkit.config) only when called,
+# so importing this module first, for private_home(), stays safe.
+
+__all__ += ["serving", "wait_all_workers"]
+
+
+def wait_all_workers(url: str, workers: int, timeout_s: float = 90.0, burst: int = 16) -> None:
+    """Block until every worker of the botkit server at ``url`` is ready to answer.
+
+    ``Server.start`` returns at the first ``/readyz`` 200, which proves only one worker ready:
+    each worker loads the model on its own, and a request that reaches one still loading gets
+    503. BentoML stamps ``bentoml_service_last_request_timestamp_seconds`` per worker pid, but
+    not for ``/readyz``, so the probe is ``POST /feedback`` for an unknown request id: 404 from
+    a ready worker, 503 from a loading one, and nothing is stored. Ready means a burst on fresh
+    connections got only 404s and every worker's pid was stamped inside that burst.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    probe = {"request_id": "readiness-probe", "rating": "up"}
+    limits = httpx.Limits(max_keepalive_connections=0, max_connections=burst)
+    deadline = time.monotonic() + timeout_s
+    with httpx.Client(base_url=url, timeout=10, limits=limits) as c, ThreadPoolExecutor(8) as pool:
+        while True:
+            started = time.time()
+            codes = list(pool.map(lambda _: c.post("/feedback", json=probe).status_code, range(burst)))
+            ended = time.time()
+            if set(codes) == {404}:
+                pids = {s.labels.get("pid") for family in text_string_to_metric_families(c.get("/metrics").text)
+                        if family.name == "bentoml_service_last_request_timestamp_seconds"
+                        for s in family.samples if started <= s.value <= ended}
+                if len(pids) >= workers:
+                    return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"not all {workers} workers of {url} ready after {timeout_s:.0f} s: {codes}")
+            time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def serving(**server_kwargs):
+    """``with serving(workers=1) as srv:`` a ``botkit.serve.Server`` with every worker ready; always stopped.
+
+    The keyword arguments go to ``Server``. The server is stopped when the block ends, also
+    when a cell fails half-way, so no notebook leaves a service running behind it.
+    """
+    from botkit.config import settings
+    from botkit.serve import Server
+
+    with Server(**server_kwargs) as srv:
+        wait_all_workers(srv.url, srv.workers or settings.workers)
+        yield srv
