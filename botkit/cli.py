@@ -558,10 +558,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import warnings
+
     from botkit.data import DataError
     from botkit.registry import RegistryError
     from botkit.serve import ServerError
 
+    warnings.formatwarning = lambda message, *_, **__: f"botkit: warning: {message}\n"
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
