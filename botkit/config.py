@@ -44,6 +44,9 @@ class Settings:
     max_batch_size: int = 64
     max_latency_ms: int = 2000
     access_log: bool = False
+    # OpenTelemetry spans cost about a quarter of the server's CPU per request (profiled); off
+    # unless you export traces somewhere.
+    tracing: bool = False
     max_message_chars: int = 2000
     max_body_bytes: int = 1_000_000
     ready_wait_s: float = 20.0  # a request reaching a worker that is still loading waits this long, then 503

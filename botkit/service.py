@@ -30,6 +30,8 @@ from botkit.config import settings
 __all__ = ["Chat", "ChatBatchRequest", "ChatRequest", "ChatResponse", "FeedbackRequest", "FeedbackResponse"]
 
 log = logging.getLogger("botkit.service")
+if not settings.tracing:  # before BentoML builds its tracer provider in the worker
+    os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 MAX_CHARS = settings.max_message_chars
 MAX_BATCH_MESSAGES = 256
 # Fault drills (botkit.monitor.simulate): with BOTKIT_FAULT_INJECTION=true the service sleeps for
