@@ -167,7 +167,7 @@ def _smallest(
     for replicas in range(start, _MAX_REPLICAS + 1):
         servers = replicas * concurrency
         utilisation = target_rps / (replicas * per_replica_rps)
-        if utilisation > (1 - headroom) + 1e-12:
+        if utilisation > (1 - headroom) + 1e-12 or utilisation >= 1.0:  # a saturated queue never drains
             continue
         p_wait = erlang_c(servers, target_rps / server_rate)
         drain_rate = servers * server_rate - target_rps

@@ -239,3 +239,10 @@ def test_from_curve_feeds_plan() -> None:
 def test_from_curve_rejects_bad_curves(users: list[float], rps: list[float], p95: list[float]) -> None:
     with pytest.raises(ValueError):
         from_curve(users, rps, p95)
+
+
+def test_zero_headroom_at_exact_capacity_takes_one_more_replica_instead_of_failing():
+    # 1000 req/s over 2 x 500 is utilisation 1.0: an M/M/c queue at rho = 1 never drains.
+    p = plan(1000, 500, 1000, service_time_ms=2, headroom=0.0, min_replicas=1)
+    assert p.replicas == 3
+    assert p.utilisation < 1.0
