@@ -676,8 +676,9 @@ _LIMITATIONS = (
     "**Calibration is tied to the validation data.** The fallback threshold and confidence "
     "temperature were fitted on the validation split; live traffic that drifts away from it "
     "shifts both accuracy and the fallback rate (watch the monitoring).",
-    "**Redacted text.** E-mails, phone, card and IBAN numbers arrive as placeholders "
-    "(`<EMAIL>`, ...), in serving and in data learned from feedback.",
+    "**Redacted training text.** The service predicts on the raw message but stores it redacted, "
+    "so examples learned from feedback carry placeholders (`<EMAIL>`, ...) where live messages "
+    "carry the values: a small gap between training and serving for messages with PII.",
 )
 
 
