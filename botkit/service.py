@@ -17,6 +17,7 @@ import logging
 import os
 import threading
 import time
+import unicodedata
 import uuid
 from collections import OrderedDict
 from typing import Annotated, Literal
@@ -42,7 +43,8 @@ FAULT_MAX_DELAY_MS = 10_000
 
 def _clean(text: str) -> str:
     """Reject what no user types: blank text and control characters (other than newline and tab)."""
-    if not text.strip():
+    # Invisible format characters (zero-width space, joiners, BOM) alone are as empty as spaces.
+    if not text.strip() or all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in text):
         raise ValueError("message must not be empty or whitespace")
     # C0 controls, DEL and the C1 controls U+0080-U+009F (Unicode category Cc; U+009B is the 8-bit CSI).
     if any((ord(ch) < 32 and ch not in "\n\t\r") or 0x7F <= ord(ch) <= 0x9F for ch in text):

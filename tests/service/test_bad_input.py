@@ -40,6 +40,7 @@ CHAT_CASES = [
     Bad("empty message", "at least 1 character", json={"message": ""}),
     Bad("whitespace message", "empty or whitespace", json={"message": " \t\n\r  "}),
     Bad("unicode whitespace message", "empty or whitespace", json={"message": "\u00a0\u2003\u3000"}),
+    Bad("zero-width only message", "empty or whitespace", json={"message": "\u200b\u200d\ufeff"}),
     Bad("message over 2000 characters", "at most 2000 characters", json={"message": "a" * 2001}),
     Bad("message over 2000 characters of emoji", "at most 2000 characters", json={"message": "📦" * 2001}),
     Bad("body over 1 MB with Content-Length", f"over {LIMIT} bytes", status=413, headers=JSON,
