@@ -114,7 +114,7 @@ def measure(server: Server, config: str, users: int, seconds: float) -> Row:
 
 def _start(cfg: Config, tag: str) -> Server:
     if cfg.kind == "naive":
-        return NaiveServer(model=tag).start()
+        return NaiveServer(model=tag, all_workers=False).start()
     return Server(model=tag, workers=cfg.workers, batching=cfg.batching, access_log=False).start()
 
 

@@ -192,41 +192,7 @@ def write_summary(results: Sequence[NotebookResult], path: str | Path) -> Path:
 # Used by notebooks 04-06. They import botkit.serve (and so botkit.config) only when called,
 # so importing this module first, for private_home(), stays safe.
 
-__all__ += ["serving", "wait_all_workers"]
-
-
-def wait_all_workers(url: str, workers: int, timeout_s: float = 90.0, burst: int = 16) -> None:
-    """Block until every worker of the botkit server at ``url`` is ready to answer.
-
-    ``Server.start`` returns at the first ``/readyz`` 200, which proves only one worker ready:
-    each worker loads the model on its own, and a request that reaches one still loading gets
-    503. BentoML stamps ``bentoml_service_last_request_timestamp_seconds`` per worker pid, but
-    not for ``/readyz``, so the probe is ``POST /feedback`` for an unknown request id: 404 from
-    a ready worker, 503 from a loading one, and nothing is stored. Ready means a burst on fresh
-    connections got only 404s and every worker's pid was stamped inside that burst.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    import httpx
-    from prometheus_client.parser import text_string_to_metric_families
-
-    probe = {"request_id": "readiness-probe", "rating": "up"}
-    limits = httpx.Limits(max_keepalive_connections=0, max_connections=burst)
-    deadline = time.monotonic() + timeout_s
-    with httpx.Client(base_url=url, timeout=10, limits=limits) as c, ThreadPoolExecutor(8) as pool:
-        while True:
-            started = time.time()
-            codes = list(pool.map(lambda _: c.post("/feedback", json=probe).status_code, range(burst)))
-            ended = time.time()
-            if set(codes) == {404}:
-                pids = {s.labels.get("pid") for family in text_string_to_metric_families(c.get("/metrics").text)
-                        if family.name == "bentoml_service_last_request_timestamp_seconds"
-                        for s in family.samples if started <= s.value <= ended}
-                if len(pids) >= workers:
-                    return
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"not all {workers} workers of {url} ready after {timeout_s:.0f} s: {codes}")
-            time.sleep(0.2)
+__all__ += ["serving"]
 
 
 @contextlib.contextmanager
@@ -236,9 +202,7 @@ def serving(**server_kwargs):
     The keyword arguments go to ``Server``. The server is stopped when the block ends, also
     when a cell fails half-way, so no notebook leaves a service running behind it.
     """
-    from botkit.config import settings
     from botkit.serve import Server
 
-    with Server(**server_kwargs) as srv:
-        wait_all_workers(srv.url, srv.workers or settings.workers)
+    with Server(**server_kwargs) as srv:  # start() waits for every worker
         yield srv

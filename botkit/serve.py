@@ -18,12 +18,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from botkit.config import settings
 
-__all__ = ["Server", "ServerError", "free_port", "post_json", "wait_ready"]
+__all__ = ["Server", "ServerError", "free_port", "post_json", "wait_all_workers", "wait_ready"]
 
 
 class ServerError(RuntimeError):
@@ -67,6 +68,38 @@ def post_json(url: str, payload: dict, timeout_s: float = 10.0) -> tuple[int, di
             return e.code, {"error": body.decode(errors="replace")}
 
 
+def wait_all_workers(url: str, workers: int, timeout_s: float = 90.0, burst: int = 16) -> None:
+    """Block until every worker of the botkit server at ``url`` is ready to answer.
+
+    The first ``/readyz`` 200 proves only one worker ready:
+    each worker loads the model on its own, and a request that reaches one still loading gets
+    503. BentoML stamps ``bentoml_service_last_request_timestamp_seconds`` per worker pid, but
+    not for ``/readyz``, so the probe is ``POST /feedback`` for an unknown request id: 404 from
+    a ready worker, 503 from a loading one, and nothing is stored. Ready means a burst on fresh
+    connections got only 404s and every worker's pid was stamped inside that burst.
+    """
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    probe = {"request_id": "readiness-probe", "rating": "up"}
+    limits = httpx.Limits(max_keepalive_connections=0, max_connections=burst)
+    deadline = time.monotonic() + timeout_s
+    with httpx.Client(base_url=url, timeout=10, limits=limits) as c, ThreadPoolExecutor(8) as pool:
+        while True:
+            started = time.time()
+            codes = list(pool.map(lambda _: c.post("/feedback", json=probe).status_code, range(burst)))
+            ended = time.time()
+            if set(codes) == {404}:
+                pids = {s.labels.get("pid") for family in text_string_to_metric_families(c.get("/metrics").text)
+                        if family.name == "bentoml_service_last_request_timestamp_seconds"
+                        for s in family.samples if started <= s.value <= ended}
+                if len(pids) >= workers:
+                    return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"not all {workers} workers of {url} ready after {timeout_s:.0f} s: {codes}")
+            time.sleep(0.2)
+
+
 @dataclass
 class Server:
     """``with Server(workers=2) as s: requests.post(s.url + "/chat", ...)``."""
@@ -81,6 +114,7 @@ class Server:
     target: str = "botkit.service:Chat"
     log_path: Path | None = None
     ready_timeout_s: float = 90.0
+    all_workers: bool = True  # wait until every worker has loaded the model, not just the first
     proc: subprocess.Popen | None = None
 
     @property
@@ -134,7 +168,10 @@ class Server:
         if wait:
             try:
                 wait_ready(self.url, self.ready_timeout_s, self.proc)
-            except ServerError as exc:
+                workers = self.workers or settings.workers
+                if self.all_workers and workers > 1:
+                    wait_all_workers(self.url, workers, self.ready_timeout_s)
+            except (ServerError, TimeoutError) as exc:
                 tail = self.log_tail()
                 self.stop()
                 raise ServerError(f"{exc}; log {self.log_path}:\n{tail}") from None
