@@ -8,78 +8,24 @@ store all live there. Starting a server costs seconds, so every test shares the 
 
 Tests here must leave the session server as they found it: serving, same settings.
 
-A server counts as started when *every* worker is ready: ``Server.start`` returns at the first
-``/readyz`` 200, which only proves one worker ready (each worker loads the model on its own, and
-requests that reach a worker still loading get 503): see ``wait_all_workers_ready``.
-
-Each server gets a ``BENTOML_HOME`` of its own (its ``models`` a link to the shared store):
-BentoML keeps the Prometheus multiprocess files in ``$BENTOML_HOME/prometheus_multiproc_dir``
-and deletes that directory whenever a server starts, so two servers on one home would hide
-each other's metrics (the first one's ``/metrics`` silently stops counting).
+``botkit.serve.Server`` does the two things these tests rely on: ``start()`` returns only once
+*every* worker has loaded the model (``wait_all_workers``), and each server gets a
+``BENTOML_HOME`` of its own whose ``models`` links to the shared store (BentoML wipes its
+Prometheus multiprocess files whenever a server starts on a home, so two servers on one home
+would hide each other's metrics).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
-from uuid import uuid4
 
 import httpx
 import pytest
 
-from botkit.serve import Server, ServerError
+from botkit.serve import Server
 
 SESSION_WORKERS = 2
-
-
-def private_bentoml_home() -> Path:
-    """A fresh ``BENTOML_HOME`` for one server that sees the session's model store."""
-    from botkit.config import settings
-
-    home = settings.home / "servers" / uuid4().hex[:8] / "bentoml"
-    home.mkdir(parents=True)
-    (home / "models").symlink_to(settings.bentoml_home / "models", target_is_directory=True)
-    return home
-
-
-def make_server(tag: str, *, workers: int, env: dict[str, str] | None = None, **kwargs) -> Server:
-    """A ``Server`` (not started) on ``tag`` with a private ``BENTOML_HOME``."""
-    env = {"BENTOML_HOME": str(private_bentoml_home()), **(env or {})}
-    return Server(model=tag, workers=workers, env=env, **kwargs)
-
-
-def wait_all_workers_ready(srv: Server, timeout_s: float = 90.0, burst: int = 16) -> None:
-    """Wait until every worker of ``srv`` answers chats.
-
-    The proof: a burst of parallel ``/chat`` on fresh connections all answered 200, and every
-    worker's pid appears, stamped inside the burst, in BentoML's per-process
-    ``bentoml_service_last_request_timestamp_seconds`` gauge, so every worker answered part of it.
-    (``/readyz`` cannot serve here: BentoML leaves it out of that gauge.)
-    """
-    from prometheus_client.parser import text_string_to_metric_families
-
-    workers = srv.workers or 1
-    limits = httpx.Limits(max_keepalive_connections=0, max_connections=burst)
-    deadline = time.monotonic() + timeout_s
-    with httpx.Client(base_url=srv.url, timeout=10, limits=limits) as c, ThreadPoolExecutor(8) as pool:
-        while True:
-            started = time.time()
-            codes = list(pool.map(lambda _: c.post("/chat", json={"message": "hello"}).status_code, range(burst)))
-            ended = time.time()
-            if codes == [200] * burst:
-                pids = {sample.labels.get("pid")
-                        for family in text_string_to_metric_families(c.get("/metrics").text)
-                        if family.name == "bentoml_service_last_request_timestamp_seconds"
-                        for sample in family.samples if started <= sample.value <= ended}
-                if len(pids) >= workers:
-                    return
-            if time.monotonic() > deadline:
-                raise ServerError(f"not all {workers} workers of {srv.url} ready after {timeout_s:.0f} s "
-                                  f"(last burst: {codes}); log:\n{srv.log_tail()}")
-            time.sleep(0.1)
 
 
 @pytest.fixture(scope="session")
@@ -96,10 +42,9 @@ def bot_tag() -> str:
 @pytest.fixture(scope="session")
 def server(bot_tag: str) -> Iterator[Server]:
     """One real ``bentoml serve`` with two workers for the whole session, ready when yielded."""
-    srv = make_server(bot_tag, workers=SESSION_WORKERS, batching=True, access_log=False)
+    srv = Server(model=bot_tag, workers=SESSION_WORKERS, batching=True, access_log=False)
     srv.start()
     try:
-        wait_all_workers_ready(srv)
         yield srv
     finally:
         srv.stop()
@@ -129,11 +74,9 @@ def launch(bot_tag: str) -> Iterator[Callable[..., Server]]:
     started: list[Server] = []
 
     def _launch(*, wait: bool = True, workers: int = 1, env: dict[str, str] | None = None, **kwargs) -> Server:
-        srv = make_server(kwargs.pop("model", bot_tag), workers=workers, env=env, **kwargs)
+        srv = Server(model=kwargs.pop("model", bot_tag), workers=workers, env=env or {}, **kwargs)
         started.append(srv)
         srv.start(wait=wait)
-        if wait:
-            wait_all_workers_ready(srv)
         return srv
 
     yield _launch
