@@ -23,7 +23,7 @@ from pathlib import Path
 import psutil
 
 from botkit.config import PACKAGE_DIR, settings
-from botkit.loadtest import parse_json_output, summarize_stats
+from botkit.loadtest import locust_command, parse_json_output, summarize_stats
 from botkit.serve import Server, post_json
 
 __all__ = ["CONFIGS", "Config", "main", "measure"]
@@ -96,8 +96,7 @@ def _rss_mb(procs: list[psutil.Process]) -> float:
 
 def locust(url: str, users: int, seconds: float) -> dict:
     """One headless Locust run of the benchmark load; returns botkit.loadtest's summary dict."""
-    exe = Path(sys.executable).with_name("locust")
-    cmd = [str(exe), "-f", str(LOCUSTFILE), "--headless", "-u", str(users), "-r", str(users), "-t",
+    cmd = [*locust_command(), "-f", str(LOCUSTFILE), "--headless", "-u", str(users), "-r", str(users), "-t",
            f"{seconds}s", "--host", url, "--json", "--only-summary", "--stop-timeout", "5", "--loglevel", "ERROR"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
     return summarize_stats(parse_json_output(out.stdout))

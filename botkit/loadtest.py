@@ -42,6 +42,7 @@ __all__ = [
     "LoadTestResult",
     "check_slo",
     "load_slo",
+    "locust_command",
     "parse_json_output",
     "per_second",
     "percentile",
@@ -225,7 +226,8 @@ def _out_dir(out_dir: Path | None) -> Path:
     return settings.new_report_dir("loadtest", out_dir=out_dir)
 
 
-def _locust_command() -> list[str]:
+def locust_command() -> list[str]:
+    """Locust as a subprocess from this environment (never imported: it patches the process)."""
     exe = Path(sys.executable).with_name("locust")
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "locust"]
 
@@ -350,7 +352,7 @@ def _run(host: str, users: int, spawn_rate: float, duration_s: float, shape: str
              "history_csv": out / "locust_stats_history.csv", "stats_csv": out / "locust_stats.csv",
              "failures_csv": out / "locust_failures.csv"}
     run_time = max(1, math.ceil(duration_s))
-    cmd = [*_locust_command(), "-f", str(LOCUSTFILE), "--headless", "--host", host, "-u", str(users),
+    cmd = [*locust_command(), "-f", str(LOCUSTFILE), "--headless", "--host", host, "-u", str(users),
            "-t", f"{run_time}s", "--csv", str(prefix), "--csv-full-history", "--html", str(paths["html"]),
            "--json", "--only-summary", "--think-time", f"{think_time_s:g}"]
     # A shape sets its own spawn rates (a spike must arrive at once): -r only without one.
