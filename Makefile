@@ -75,7 +75,7 @@ notebooks: $(STAMP) ## re-execute the notebooks with papermill and store them ex
 	@$(BOTKIT) notebooks run notebooks --in-place --out reports/notebooks
 
 bench: $(STAMP) ## the scaling benchmark (reports/bench/)
-	@$(PY) -m botkit.bench
+	@$(PY) -m botkit.ops.bench
 
 container: $(STAMP) sysdeps ## build the bento's image locally with buildah and prove it answers
 	@$(BOTKIT) models show >/dev/null 2>&1 || $(BOTKIT) train --stage production

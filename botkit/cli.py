@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from botkit import __version__
-from botkit.config import settings
+from botkit.core.config import settings
 
 __all__ = ["main"]
 
@@ -46,12 +46,12 @@ def _fmt(v: object) -> str:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from botkit.pipeline import train_evaluate_register
+    from botkit.ops.pipeline import train_evaluate_register
 
     print(f"training on {a.data or 'the bundled shopbot data'} ...", file=sys.stderr)
     r = train_evaluate_register(a.data, a.format, name=a.name, stage="staging")
     if a.stage == "production":
-        from botkit.registry import set_stage
+        from botkit.core.registry import set_stage
 
         set_stage(r.tag, "production")  # archives the previous production model
     m = r.evaluation.metrics
@@ -62,9 +62,9 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 
 def cmd_eval(a: argparse.Namespace) -> int:
-    from botkit.data import load
-    from botkit.evaluate import evaluate, gate_failures, weakest_intents
-    from botkit.registry import load_model
+    from botkit.core.data import load
+    from botkit.core.evaluate import evaluate, gate_failures, weakest_intents
+    from botkit.core.registry import load_model
 
     lm = load_model(a.model, settings.model_name)
     ds = load(a.data, a.format, seed=settings.seed)
@@ -90,7 +90,7 @@ def cmd_eval(a: argparse.Namespace) -> int:
 
 
 def cmd_models_list(a: argparse.Namespace) -> int:
-    from botkit.registry import list_models
+    from botkit.core.registry import list_models
 
     models = list_models(a.name)
     if not models:
@@ -103,15 +103,15 @@ def cmd_models_list(a: argparse.Namespace) -> int:
 
 
 def cmd_models_show(a: argparse.Namespace) -> int:
-    from botkit.registry import get_info, resolve_tag
+    from botkit.core.registry import get_info, resolve_tag
 
     print(json.dumps(get_info(resolve_tag(a.tag, settings.model_name)), indent=2, default=str))
     return 0
 
 
 def cmd_models_promote(a: argparse.Namespace) -> int:
-    from botkit.governance import Policy, promote
-    from botkit.registry import resolve_tag
+    from botkit.core.registry import resolve_tag
+    from botkit.ops.governance import Policy, promote
 
     tag = resolve_tag(a.tag, settings.model_name)
     print(f"checking {tag} against the promotion policy ...", file=sys.stderr)
@@ -122,7 +122,7 @@ def cmd_models_promote(a: argparse.Namespace) -> int:
 
 
 def cmd_models_rollback(a: argparse.Namespace) -> int:
-    from botkit.governance import rollback
+    from botkit.ops.governance import rollback
 
     restored, demoted = rollback(reason=a.reason, who=a.who, name=a.name)
     print(f"{restored} is production again; {demoted} archived")
@@ -130,8 +130,8 @@ def cmd_models_rollback(a: argparse.Namespace) -> int:
 
 
 def cmd_models_card(a: argparse.Namespace) -> int:
-    from botkit.governance import model_card, write_card
-    from botkit.registry import resolve_tag
+    from botkit.core.registry import resolve_tag
+    from botkit.ops.governance import model_card, write_card
 
     tag = resolve_tag(a.tag, settings.model_name)
     if a.out:
@@ -142,7 +142,7 @@ def cmd_models_card(a: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(a: argparse.Namespace) -> int:
-    from botkit.governance import AuditLog
+    from botkit.ops.governance import AuditLog
 
     log = AuditLog(a.path)
     problems = log.verify()
@@ -156,7 +156,7 @@ def cmd_audit_verify(a: argparse.Namespace) -> int:
 
 
 def cmd_audit_log(a: argparse.Namespace) -> int:
-    from botkit.governance import AuditLog, format_log
+    from botkit.ops.governance import AuditLog, format_log
 
     entries = AuditLog(a.path).entries()
     print(format_log(entries[-a.last:] if a.last else entries) if entries else "the audit log is empty")
@@ -164,7 +164,7 @@ def cmd_audit_log(a: argparse.Namespace) -> int:
 
 
 def cmd_retrain(a: argparse.Namespace) -> int:
-    from botkit.retrain import retrain
+    from botkit.ops.retrain import retrain
 
     print("retraining from feedback events ...", file=sys.stderr)
     r = retrain(store=a.events, min_confidence=a.min_confidence, reviewer=a.reviewer, promote=not a.no_promote)
@@ -182,7 +182,7 @@ def cmd_retrain(a: argparse.Namespace) -> int:
 
 
 def cmd_retention(a: argparse.Namespace) -> int:
-    from botkit.governance import apply_retention
+    from botkit.ops.governance import apply_retention
 
     n = apply_retention(a.events or settings.events_path, a.max_age_days, a.mode)
     print(f"{n} event(s) older than {a.max_age_days:g} days {'redacted' if a.mode == 'redact' else 'emptied'}")
@@ -190,7 +190,7 @@ def cmd_retention(a: argparse.Namespace) -> int:
 
 
 def cmd_loadtest(a: argparse.Namespace) -> int:
-    from botkit.loadtest import run_loadtest, summary_table
+    from botkit.ops.loadtest import run_loadtest, summary_table
 
     r = run_loadtest(a.host, users=a.users, spawn_rate=a.spawn_rate, duration_s=a.duration, shape=a.shape,
                      think_time_s=a.think_time, slo=a.slo, processes=a.processes, model=a.model)
@@ -202,7 +202,7 @@ def cmd_loadtest(a: argparse.Namespace) -> int:
 
 
 def cmd_chat(a: argparse.Namespace) -> int:
-    from botkit.registry import load_model
+    from botkit.core.registry import load_model
 
     lm = load_model(a.model, settings.model_name)
     print(f"chatting with {lm.tag} (empty line or Ctrl-D to stop)")
@@ -223,8 +223,8 @@ def cmd_chat(a: argparse.Namespace) -> int:
 
 
 def cmd_serve(a: argparse.Namespace) -> int:
-    from botkit.registry import resolve_tag
-    from botkit.serve import Server
+    from botkit.core.registry import resolve_tag
+    from botkit.serving.serve import Server
 
     tag = resolve_tag(a.model, settings.model_name)
     server = Server(model=tag, host=a.host, port=a.port, workers=a.workers, log_path=a.log)
@@ -243,7 +243,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
 
 
 def cmd_build(a: argparse.Namespace) -> int:
-    from botkit.bento import build_bento
+    from botkit.serving.bento import build_bento
 
     print("building the bento (offline, pinned packages) ...", file=sys.stderr)
     b = build_bento(a.model, workers=a.workers)
@@ -253,7 +253,7 @@ def cmd_build(a: argparse.Namespace) -> int:
 
 
 def cmd_k8s(a: argparse.Namespace) -> int:
-    from botkit.k8s import K8sSettings, validate, write
+    from botkit.ops.k8s import K8sSettings, validate, write
 
     ks = K8sSettings(image=a.image, replicas=a.replicas, cpu_request=a.cpu_request, cpu_limit=a.cpu_limit,
                      memory_request=a.memory_request, memory_limit=a.memory_limit, min_replicas=a.min_replicas,
@@ -272,7 +272,7 @@ def cmd_k8s(a: argparse.Namespace) -> int:
 
 
 def cmd_capacity(a: argparse.Namespace) -> int:
-    from botkit.capacity import plan
+    from botkit.ops.capacity import plan
 
     p = plan(a.target_rps, a.per_replica_rps, a.p95_slo_ms, service_time_ms=a.service_time_ms,
              headroom=a.headroom)
@@ -288,7 +288,7 @@ def cmd_capacity(a: argparse.Namespace) -> int:
 def cmd_notebooks_run(a: argparse.Namespace) -> int:
     import re
 
-    from botkit import notebooks as nbrun
+    from botkit.teaching import notebooks as nbrun
 
     out = Path(a.out)
     results = nbrun.run(a.paths, smoke=a.smoke, out_dir=out, in_place=a.in_place, timeout_s=a.timeout)
@@ -314,19 +314,19 @@ def cmd_notebooks_run(a: argparse.Namespace) -> int:
 
 
 def cmd_container(a: argparse.Namespace) -> int:
-    from botkit import container
+    from botkit.ops import container
 
     return container.main(a.rest)
 
 
 def cmd_monitor(a: argparse.Namespace) -> int:
-    from botkit import monitor
+    from botkit.ops import monitor
 
     return monitor.main([a.monitor_command, *a.rest])
 
 
 def cmd_workshop_check(a: argparse.Namespace) -> int:
-    from botkit.workshop import format_lines, machine_check
+    from botkit.teaching.workshop import format_lines, machine_check
 
     print("checking this machine for the workshop ...", file=sys.stderr, flush=True)
     lines = machine_check()
@@ -335,7 +335,7 @@ def cmd_workshop_check(a: argparse.Namespace) -> int:
 
 
 def cmd_workshop_feedback(a: argparse.Namespace) -> int:
-    from botkit.workshop import summarize_feedback
+    from botkit.teaching.workshop import summarize_feedback
 
     out = Path(a.out) if a.out else settings.new_report_dir("workshop-feedback")
     summary = summarize_feedback(a.file, out)
@@ -358,9 +358,9 @@ DEMO_MESSAGES = (
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    from botkit.pipeline import train_evaluate_register
-    from botkit.registry import set_stage
-    from botkit.serve import Server, post_json
+    from botkit.core.registry import set_stage
+    from botkit.ops.pipeline import train_evaluate_register
+    from botkit.serving.serve import Server, post_json
 
     steps = 3 if a.skip_loadtest else 4
     print(f"1/{steps} training the default bot on the bundled shopbot data ...", flush=True)
@@ -392,7 +392,7 @@ def cmd_run(a: argparse.Namespace) -> int:
             print(f"    you> {text}\n    bot> {body['reply']}\n         [{tag}, {body['confidence']:.2f}, "
                   f"{body['latency_ms']:.1f} ms]")
         if not a.skip_loadtest:
-            from botkit.loadtest import run_loadtest, summary_table
+            from botkit.ops.loadtest import run_loadtest, summary_table
 
             print(f"\n4/{steps} a short load test ({a.users} users, {a.duration} s) ...", flush=True)
             lt = run_loadtest(server.url, users=a.users, spawn_rate=a.users, duration_s=a.duration)
@@ -560,9 +560,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     import warnings
 
-    from botkit.data import DataError
-    from botkit.registry import RegistryError
-    from botkit.serve import ServerError
+    from botkit.core.data import DataError
+    from botkit.core.registry import RegistryError
+    from botkit.serving.serve import ServerError
 
     warnings.formatwarning = lambda message, *_, **__: f"botkit: warning: {message}\n"
     args = build_parser().parse_args(argv)

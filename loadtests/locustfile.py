@@ -6,10 +6,10 @@ just asks one question. Questions are the held-out test split of the bundled dat
 in-scope and out-of-scope ("oos") as they come, so the model sees text it was not trained
 on and the fallback path gets its share.
 
-Why load the data through ``botkit.data`` instead of a JSON file next to this one: the
-locustfile runs in the project's environment anyway (it also uses ``botkit.loadtest`` for
+Why load the data through ``botkit.core.data`` instead of a JSON file next to this one: the
+locustfile runs in the project's environment anyway (it also uses ``botkit.ops.loadtest`` for
 the SLO figures), so there is no second copy to regenerate when the data changes, and a
-different data set is one variable away (``LOADTEST_DATA``, any path ``botkit.data.load``
+different data set is one variable away (``LOADTEST_DATA``, any path ``botkit.core.data.load``
 reads). Loading and validating ~700 test utterances takes a few milliseconds per process.
 
 Options (command line, or the environment variable in brackets; distributed workers receive
@@ -42,8 +42,8 @@ import locust.stats
 from locust import FastHttpUser, events, task
 from locust.runners import WorkerRunner
 
-from botkit.data import OOS, load
-from botkit.loadtest import check_slo, load_slo, slo_met_line, summarize_stats
+from botkit.core.data import OOS, load
+from botkit.ops.loadtest import check_slo, load_slo, slo_met_line, summarize_stats
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger("loadtest")
@@ -61,7 +61,7 @@ def _load_shapes_module():
 shapes = _load_shapes_module()
 
 # The history CSV is flushed every 5 s by default; a caller that follows it for progress
-# (botkit.loadtest.run_loadtest) wants fresher rows. A Locust module constant, read at each flush.
+# (botkit.ops.loadtest.run_loadtest) wants fresher rows. A Locust module constant, read at each flush.
 locust.stats.CSV_STATS_FLUSH_INTERVAL_SEC = float(os.environ.get("LOADTEST_CSV_FLUSH_S", 2))
 
 

@@ -1,7 +1,7 @@
 """Shared fixtures: a throw-away model store for the whole session, a tiny data set, one trained model.
 
 The environment is set at import time, before anything imports botkit or bentoml:
-``botkit.config`` pins ``BENTOML_HOME`` when it is imported and BentoML caches its store the
+``botkit.core.config`` pins ``BENTOML_HOME`` when it is imported and BentoML caches its store the
 first time it is used, so setting the variables in a fixture would be too late and the tests
 would write into the developer's real store. Every test shares this one store and must not
 assume it is empty: create models under a unique name (``unique_name()``), or use the
@@ -28,7 +28,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import pytest  # noqa: E402
 
-from botkit.data import OOS, Dataset  # noqa: E402
+from botkit.core.data import OOS, Dataset  # noqa: E402
 
 SESSION_ROOT = _SESSION_ROOT
 
@@ -96,7 +96,7 @@ def trained(tiny_dataset: Dataset):
     """One train/evaluate/register run for the session (a ``TrainResult``); do not change its stage."""
     from bentoml._internal.configuration.containers import BentoMLContainer
 
-    from botkit.pipeline import train_evaluate_register
+    from botkit.ops.pipeline import train_evaluate_register
 
     store_dir = Path(BentoMLContainer.model_store_dir.get()).resolve()
     assert SESSION_ROOT.resolve() in store_dir.parents, (
@@ -113,7 +113,7 @@ def trained_tag(trained) -> str:
 @pytest.fixture
 def saved_tag(trained) -> str:
     """A new store entry (unique name, stage staging) of the session model, free to modify or promote."""
-    from botkit.registry import save_model
+    from botkit.core.registry import save_model
 
     r = trained
     return save_model(r.model, r.dataset, r.evaluation.metrics, name=unique_name("s"))

@@ -29,9 +29,9 @@ from uuid import uuid4
 import pytest
 import yaml
 
-from botkit.config import settings
-from botkit.data import OOS, Dataset, load
-from botkit.model import IntentModel, Prediction
+from botkit.core.config import settings
+from botkit.core.data import OOS, Dataset, load
+from botkit.core.model import IntentModel, Prediction
 
 PROBES_PATH = Path(os.environ.get("BOTKIT_PROBES") or Path(__file__).with_name("probes.yaml"))
 PRODUCTION_ALIASES = ("production", "prod", "newest")
@@ -96,7 +96,7 @@ def _load_from_store(wanted: str) -> Bot:
     from bentoml._internal.configuration.containers import BentoMLContainer
     from bentoml._internal.models.model import ModelStore
 
-    from botkit.registry import RegistryError, load_model
+    from botkit.core.registry import RegistryError, load_model
 
     home = Path(os.environ.get("BOTKIT_MODEL_STORE") or Path.cwd() / ".botkit" / "bentoml").resolve()
     models = home / "models"
@@ -129,7 +129,7 @@ def bot() -> Bot:
     wanted = os.environ.get("BOTKIT_MODEL_TAG", "").strip()
     if wanted:
         return _load_from_store(wanted)
-    from botkit.pipeline import train_evaluate_register
+    from botkit.ops.pipeline import train_evaluate_register
 
     # A name no other test uses: the session store is shared by the whole suite.
     r = train_evaluate_register(name=f"behaviour{uuid4().hex[:8]}")

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from botkit.data import OOS, normalize
+from botkit.core.data import OOS, normalize
 
 if TYPE_CHECKING:  # the fixtures' types; conftest modules are not imported by name
     from tests.behaviour.conftest import Bot, Probes

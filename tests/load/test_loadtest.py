@@ -3,7 +3,7 @@
 One model (bundled data, a unique name, promoted to production) and one service are shared by
 the module; each run is a few seconds with a handful of users. Locust itself is never
 imported here (it monkey-patches the process with gevent): runs go through
-``botkit.loadtest`` as subprocesses, and the one look at Locust internals runs in a child.
+``botkit.ops.loadtest`` as subprocesses, and the one look at Locust internals runs in a child.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from botkit.config import settings
-from botkit.loadtest import (
+from botkit.core.config import settings
+from botkit.ops.loadtest import (
     LOCUSTFILE,
     SHAPES,
     LoadTestResult,
@@ -38,8 +38,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def model_tag() -> str:
     """A model on the bundled data (the locustfile's feedback names its intents), promoted to production."""
-    from botkit.pipeline import train_evaluate_register
-    from botkit.registry import set_stage
+    from botkit.core.registry import set_stage
+    from botkit.ops.pipeline import train_evaluate_register
 
     tag = train_evaluate_register(name=f"load{uuid.uuid4().hex[:8]}").tag
     set_stage(tag, "production")
@@ -48,7 +48,7 @@ def model_tag() -> str:
 
 @pytest.fixture(scope="module")
 def service(model_tag: str):
-    from botkit.serve import Server
+    from botkit.serving.serve import Server
 
     with Server(model=model_tag) as srv:
         yield srv
@@ -126,7 +126,7 @@ def test_distributed_two_workers(service, tmp_path: Path) -> None:
 
 
 def run(host, **kwargs) -> LoadTestResult:
-    from botkit.loadtest import run_loadtest
+    from botkit.ops.loadtest import run_loadtest
 
     return run_loadtest(host, progress=False, **kwargs)
 
@@ -157,7 +157,7 @@ print(json.dumps({{"users": sorted(users), "shapes": len(shape_objs), "names": l
     assert out.returncode == 0, out.stderr[-2000:]
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got["users"] == ["ChatUser"] and got["shapes"] == 0
-    assert tuple(got["names"]) == SHAPES  # botkit.loadtest validates names without importing Locust
+    assert tuple(got["names"]) == SHAPES  # botkit.ops.loadtest validates names without importing Locust
     assert got["ticks"]["step"] == [3, 3, 5, 5, 8, 8, 8, 10, None]
     assert got["ticks"]["spike"] == [2, 2, 2, 10, 10, 10, 2, 2, None]
     assert got["ticks"]["soak"] == [10] * 8 + [None]

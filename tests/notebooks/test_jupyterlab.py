@@ -37,7 +37,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from botkit.serve import free_port
+from botkit.serving.serve import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -1,6 +1,6 @@
 """The notebooks are part of the product: they run, they follow the house rules, and a failure reads well.
 
-- every notebook in ``notebooks/`` runs end to end with ``smoke=True`` through ``botkit.notebooks.run``
+- every notebook in ``notebooks/`` runs end to end with ``smoke=True`` through ``botkit.teaching.notebooks.run``
   (papermill), each in a private home under ``tmp_path``;
 - every committed notebook follows the house rules: learning goals first, a ``parameters`` cell with
   ``smoke``, an isolated botkit home before botkit is imported, short code cells, PNG figures, a summary
@@ -27,7 +27,7 @@ import pytest
 from nbformat import v4
 
 from botkit.cli import main as botkit_main
-from botkit.notebooks import run
+from botkit.teaching.notebooks import run
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").glob("*.ipynb"))
@@ -93,8 +93,8 @@ def test_has_one_parameters_cell_that_sets_smoke(path: Path) -> None:
 def test_first_code_cell_isolates_the_notebook_before_botkit_is_imported(path: Path) -> None:
     first = _code_cells(_read(path))[0].source
     assert "private_home(" in first or "BOTKIT_HOME" in first, (
-        "the first code cell must give the notebook its own home (botkit.notebooks.private_home or "
-        "BOTKIT_HOME/BENTOML_HOME) before botkit.config is imported"
+        "the first code cell must give the notebook its own home (botkit.teaching.notebooks.private_home or "
+        "BOTKIT_HOME/BENTOML_HOME) before botkit.core.config is imported"
     )
 
 
@@ -148,7 +148,7 @@ def _write_notebook(path: Path, *sources: str) -> Path:
 def test_a_failing_notebook_is_reported_with_its_cell_and_the_last_line_of_its_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    good = _write_notebook(tmp_path / "good.ipynb", "from botkit.notebooks import record",
+    good = _write_notebook(tmp_path / "good.ipynb", "from botkit.teaching.notebooks import record",
                            "record('answer', 42)\nrecord('ratio', 0.5)")
     bad = _write_notebook(tmp_path / "bad.ipynb", "orders = 0",
                           "raise ValueError('a first line\\nthe last line of the error')", "print('never runs')")
@@ -182,7 +182,8 @@ def test_a_failing_notebook_is_reported_with_its_cell_and_the_last_line_of_its_e
 
 @pytest.mark.slow
 def test_a_broken_gate_on_a_recorded_figure_fails_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    nb = _write_notebook(tmp_path / "figures.ipynb", "from botkit.notebooks import record\nrecord('accuracy', 0.5)")
+    source = "from botkit.teaching.notebooks import record\nrecord('accuracy', 0.5)"
+    nb = _write_notebook(tmp_path / "figures.ipynb", source)
     code = botkit_main(["notebooks", "run", str(nb), "--out", str(tmp_path / "out"), "--gate", "accuracy>=0.8"])
     assert code == 1
     assert "GATE FAILED: figures.ipynb: accuracy=0.5 not >= 0.8" in capsys.readouterr().err
@@ -192,16 +193,16 @@ def test_a_broken_gate_on_a_recorded_figure_fails_the_run(tmp_path: Path, capsys
 
 
 def test_private_home_points_botkit_and_bentoml_at_a_fresh_folder_of_its_own(tmp_path: Path) -> None:
-    # A child interpreter: in this one botkit.config is already imported (and private_home refuses).
+    # A child interpreter: in this one botkit.core.config is already imported (and private_home refuses).
     script = (
         "import os, sys\n"
-        "from botkit.notebooks import private_home\n"
-        "assert 'botkit.config' not in sys.modules, 'botkit.notebooks must not import botkit.config'\n"
+        "from botkit.teaching.notebooks import private_home\n"
+        "assert 'botkit.core.config' not in sys.modules, 'private_home must not import botkit.core.config'\n"
         "home = private_home('07')\n"
         "(home / 'left-over').write_text('x')\n"
         "home = private_home('07')\n"
         "assert not (home / 'left-over').exists(), 'a second call must start from an empty folder'\n"
-        "from botkit.config import settings\n"
+        "from botkit.core.config import settings\n"
         "print(home, settings.home, settings.bentoml_home, settings.reports_dir, sep='\\n')\n"
     )
     env = {**os.environ, "BOTKIT_NB_HOME": str(tmp_path)}
@@ -216,14 +217,14 @@ def test_private_home_points_botkit_and_bentoml_at_a_fresh_folder_of_its_own(tmp
 def test_private_home_refuses_a_folder_it_did_not_make_and_a_late_call(tmp_path: Path) -> None:
     (tmp_path / "08").mkdir()
     (tmp_path / "08" / "precious.txt").write_text("mine")
-    script = "from botkit.notebooks import private_home\nprivate_home('08')\n"
+    script = "from botkit.teaching.notebooks import private_home\nprivate_home('08')\n"
     env = {**os.environ, "BOTKIT_NB_HOME": str(tmp_path)}
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode != 0 and "not made by private_home()" in out.stderr
     assert (tmp_path / "08" / "precious.txt").read_text() == "mine"
 
-    from botkit.notebooks import private_home
+    from botkit.teaching.notebooks import private_home
 
-    assert "botkit.config" in sys.modules  # imported by the test session
+    assert "botkit.core.config" in sys.modules  # imported by the test session
     with pytest.raises(RuntimeError, match="restart the kernel"):
         private_home("09")

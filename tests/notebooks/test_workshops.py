@@ -2,12 +2,12 @@
 
 Three groups:
 
-* the notebooks: every solution, run by papermill through ``botkit.notebooks.run`` with
+* the notebooks: every solution, run by papermill through ``botkit.teaching.notebooks.run`` with
   ``smoke=True``, shows ``✅ done`` in every check cell and no ``⏳ not yet``; every exercise, run
   unsolved, reaches its last cell and every check says ``⏳ not yet`` with a hint. Solutions run
   in this process and exercises in a child process at the same time (both mostly wait on
   kernels, servers and Locust), which keeps the file within about three minutes;
-* the checks of ``botkit.workshop``: right, wrong, missing (``None`` / ``...``) and an exception
+* the checks of ``botkit.teaching.workshop``: right, wrong, missing (``None`` / ``...``) and an exception
   inside each give the right verdict, and no input makes one raise;
 * ``machine_check`` (all green here, without a trained model) and ``summarize_feedback``.
 """
@@ -27,10 +27,10 @@ from types import SimpleNamespace
 import nbformat
 import pytest
 
-from botkit import workshop
-from botkit.drift import Check
-from botkit.governance import RuleResult
-from botkit.model import Prediction
+from botkit.core.drift import Check
+from botkit.core.model import Prediction
+from botkit.ops.governance import RuleResult
+from botkit.teaching import workshop
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKSHOPS = ROOT / "workshops"
@@ -40,7 +40,7 @@ NAMES = [p.name for p in SOLUTIONS]
 
 _CHILD = """
 import json, sys
-from botkit.notebooks import run
+from botkit.teaching.notebooks import run
 results = run(sys.argv[2:], smoke=True, out_dir=sys.argv[1], progress=False)
 print(json.dumps([{"name": r.path.name, "ok": r.ok, "error": r.error, "output": str(r.output),
                    "seconds": round(r.seconds, 1)} for r in results]))
@@ -72,7 +72,7 @@ def _check_cells(path: Path) -> list[tuple[int, str]]:
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, dict]]:
     """Run solutions (here) and exercises (a child process, reversed order) at the same time."""
-    from botkit.notebooks import run
+    from botkit.teaching.notebooks import run
 
     root = tmp_path_factory.mktemp("workshops")
     before = os.environ.get("BOTKIT_NB_HOME")
@@ -206,7 +206,7 @@ def test_check_generic_turns_asserts_and_exceptions_into_hints() -> None:
 
 
 def test_check_dataset_right_wrong_missing_and_broken(monkeypatch: pytest.MonkeyPatch) -> None:
-    from botkit import data
+    from botkit.core import data
 
     ds = data.load()
     ten = [f"loyalty question number {w}" for w in "abcdefghij"]
@@ -405,7 +405,7 @@ def test_no_check_ever_raises(fn) -> None:
 
 
 def test_replay_traffic_writes_one_chat_event_per_message(tmp_path: Path) -> None:
-    from botkit.events import SQLiteStore
+    from botkit.serving.events import SQLiteStore
 
     with SQLiteStore(tmp_path / "events.sqlite3") as store:
         since, until = workshop.replay_traffic(store, FakeModel(), ["hello", "my order", "weather"], start=1000.0)

@@ -8,7 +8,7 @@ store all live there. Starting a server costs seconds, so every test shares the 
 
 Tests here must leave the session server as they found it: serving, same settings.
 
-``botkit.serve.Server`` does the two things these tests rely on: ``start()`` returns only once
+``botkit.serving.serve.Server`` does the two things these tests rely on: ``start()`` returns only once
 *every* worker has loaded the model (``wait_all_workers``), and each server gets a
 ``BENTOML_HOME`` of its own whose ``models`` links to the shared store (BentoML wipes its
 Prometheus multiprocess files whenever a server starts on a home, so two servers on one home
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from botkit.serve import Server
+from botkit.serving.serve import Server
 
 SESSION_WORKERS = 2
 
@@ -31,8 +31,8 @@ SESSION_WORKERS = 2
 @pytest.fixture(scope="session")
 def bot_tag() -> str:
     """The default bot (bundled data), trained once, registered and promoted to production."""
-    from botkit.pipeline import train_evaluate_register
-    from botkit.registry import set_stage
+    from botkit.core.registry import set_stage
+    from botkit.ops.pipeline import train_evaluate_register
 
     result = train_evaluate_register()
     set_stage(result.tag, "production")

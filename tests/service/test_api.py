@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from botkit.serve import wait_ready
+from botkit.serving.serve import wait_ready
 
 RESPONSE_FIELDS = {"request_id", "intent", "confidence", "reply", "fallback", "model_version", "latency_ms"}
 IN_SCOPE = ["where is my order", "I want to cancel my order", "how do I reset my password",

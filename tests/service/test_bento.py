@@ -41,7 +41,7 @@ HADOLINT_IGNORED = {
 
 @pytest.fixture(scope="module")
 def bento(bot_tag):
-    from botkit.bento import build_bento
+    from botkit.serving.bento import build_bento
 
     started = time.monotonic()
     build = build_bento(bot_tag, workers=1)
@@ -55,7 +55,7 @@ def test_build_bento_works_offline_in_seconds(bento, bot_tag):
     assert build.model == bot_tag
     doc = yaml.safe_load((build.path / "bento.yaml").read_text())
     assert doc["name"] == "botkit-chat"
-    assert doc["service"] == "botkit.service:Chat"
+    assert doc["service"] == "botkit.serving.service:Chat"
     assert [m["tag"] for m in doc["models"]] == [bot_tag]
     assert (build.path / "src" / "botkit" / "service.py").is_file()
     requirements = (build.path / "env" / "python" / "requirements.txt").read_text()

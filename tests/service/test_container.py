@@ -1,6 +1,6 @@
 """The service's container image, for real: built with buildah on a Debian base made here, run, asked.
 
-No registry and no Docker daemon are needed (see ``botkit/container.py``). The session's model
+No registry and no Docker daemon are needed (see ``botkit/ops/container.py``). The session's model
 (``trained_tag``: the tiny bot from ``tests/conftest.py``) goes into a bento, the bento into an
 image on ``localhost/botkit-base:bookworm``, the image runs with ``buildah run`` on loopback, and
 ``/readyz`` and ``/chat`` must answer from inside it with that model.
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from botkit import container
+from botkit.ops import container
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("BOTKIT_CONTAINER_CACHE") or REPO / ".botkit" / "container")

@@ -19,9 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from botkit import monitor
-from botkit.events import SQLiteStore
-from botkit.serve import Server, free_port
+from botkit.ops import monitor
+from botkit.serving.events import SQLiteStore
+from botkit.serving.serve import Server, free_port
 
 pytestmark = pytest.mark.slow
 

@@ -52,7 +52,7 @@ def test_scrape_config_targets_the_service_every_5s():
     assert botkit["scrape_interval"] == "5s" and botkit.get("metrics_path", "/metrics") == "/metrics"
     assert botkit["static_configs"][0]["targets"] == ["127.0.0.1:3000"]
     assert doc["rule_files"] == ["alerts.yml"]
-    assert "botkit-drift" in jobs  # the monitor's gauges (python -m botkit.monitor report --gauges-port 9321)
+    assert "botkit-drift" in jobs  # the monitor's gauges (python -m botkit.ops.monitor report --gauges-port 9321)
 
 
 def test_every_alert_has_summary_description_and_a_one_sentence_runbook():

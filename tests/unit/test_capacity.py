@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import pytest
 
-from botkit.capacity import Plan, erlang_c, from_curve, mean_wait, plan, wait_quantile
+from botkit.ops.capacity import Plan, erlang_c, from_curve, mean_wait, plan, wait_quantile
 
 LN20 = math.log(20)  # -ln(1 - 0.95): the p95 of Exp(rate) is ln(20)/rate
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from botkit.cli import main
-from botkit.data import SPLITS, Dataset
-from botkit.registry import get_info, save_model
+from botkit.core.data import SPLITS, Dataset
+from botkit.core.registry import get_info, save_model
 
 UNKNOWN = "nosuchmodel:v1"
 

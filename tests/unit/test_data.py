@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from botkit.data import OOS, SPLITS, DataError, Dataset, load, load_bundled, normalize
+from botkit.core.data import OOS, SPLITS, DataError, Dataset, load, load_bundled, normalize
 
 # ------------------------------------------------------------------------------------ helpers
 

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from botkit.drift import (
+from botkit.core.drift import (
     Check,
     confidence_shift,
     ewma,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from botkit.config import settings
-from botkit.data import OOS
-from botkit.evaluate import Evaluation, evaluate, gate_failures, metrics_from_labels, write_report
+from botkit.core.config import settings
+from botkit.core.data import OOS
+from botkit.core.evaluate import Evaluation, evaluate, gate_failures, metrics_from_labels, write_report
 
 #          0    1    2      3      4    5    6    7      8      9
 Y_TRUE = ["a", "a", "a",   "a",   "b", "b", "b", OOS,   OOS,   OOS]

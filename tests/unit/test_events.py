@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from botkit.events import (
+from botkit.serving.events import (
     ChatEvent,
     Consumer,
     Event,
@@ -299,7 +299,7 @@ def test_writer_retries_a_failed_batch_without_duplicating_it(store, caplog):
     events = [chat(i) for i in range(120)]
     for event in events:
         writer.submit(event)
-    with caplog.at_level(logging.WARNING, logger="botkit.events"):
+    with caplog.at_level(logging.WARNING, logger="botkit.serving.events"):
         assert writer.flush(timeout_s=10)
     writer.close()
     assert writer.retries == 3 and writer.acknowledged == 120
@@ -405,7 +405,7 @@ def test_submit_never_blocks_and_counts_what_a_full_queue_drops(caplog):
     stuck = _Stuck()
     writer = EventWriter(stuck, max_batch=1, max_queue=10)  # type: ignore[arg-type]
     start = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="botkit.events"):
+    with caplog.at_level(logging.WARNING, logger="botkit.serving.events"):
         accepted = sum(writer.submit(chat(i)) for i in range(30))
     assert time.monotonic() - start < 0.5
     assert writer.submitted == accepted and writer.dropped == 30 - accepted >= 19
@@ -421,7 +421,7 @@ def test_close_gives_up_on_an_unreachable_store_and_says_how_much_was_lost(caplo
     writer = EventWriter(stuck)  # type: ignore[arg-type]
     for i in range(5):
         writer.submit(chat(i))
-    with caplog.at_level(logging.ERROR, logger="botkit.events"):
+    with caplog.at_level(logging.ERROR, logger="botkit.serving.events"):
         assert not writer.close(timeout_s=0.2)
     assert writer.pending == 5 and "5 events unwritten" in caplog.text
     stuck.release.set()

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from botkit.events import Consumer, RedisStore, open_store
+from botkit.serving.events import Consumer, RedisStore, open_store
 
 try:  # tests/unit may or may not be a package; either way the module is the one pytest collects
     from . import test_events as shared

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from botkit import governance
-from botkit.events import ChatEvent, FeedbackEvent, open_store
-from botkit.governance import (
+from botkit.core.registry import get_info, save_model, set_stage
+from botkit.ops import governance
+from botkit.ops.governance import (
     GENESIS,
     AuditError,
     AuditLog,
@@ -27,7 +27,7 @@ from botkit.governance import (
     rollback,
     write_card,
 )
-from botkit.registry import get_info, save_model, set_stage
+from botkit.serving.events import ChatEvent, FeedbackEvent, open_store
 
 SHA = "sha256:" + "ab" * 32
 
@@ -126,7 +126,7 @@ def test_an_anchor_catches_entries_cut_off_at_the_end(log: AuditLog) -> None:
 _WRITER = """
 import sys, time
 from pathlib import Path
-from botkit.governance import AuditLog
+from botkit.ops.governance import AuditLog
 path, go, worker, n = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 while not go.exists():
     time.sleep(0.005)

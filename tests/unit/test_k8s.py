@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from botkit.k8s import HEADER, K8sSettings, render, validate, write
+from botkit.ops.k8s import HEADER, K8sSettings, render, validate, write
 
 DEPLOY_DIR = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
 CUSTOM = K8sSettings(

@@ -7,8 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from botkit.data import OOS, Dataset, load
-from botkit.model import IntentModel, Prediction, TrainParams, fit_temperature, tune_threshold
+from botkit.core.data import OOS, Dataset, load
+from botkit.core.model import IntentModel, Prediction, TrainParams, fit_temperature, tune_threshold
 
 OUT_OF_SCOPE = [
     "what is the boiling point of mercury in kelvin",

@@ -1,4 +1,4 @@
-"""botkit.monitor on synthetic events in a throw-away SQLite store: what it flags, what it writes, what it exports."""
+"""botkit.ops.monitor on synthetic events in a throw-away SQLite store: what it flags, writes and exports."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from botkit import monitor
-from botkit.drift import Check
-from botkit.events import ChatEvent, FeedbackEvent, SQLiteStore
-from botkit.monitor import Reference
+from botkit.core.drift import Check
+from botkit.ops import monitor
+from botkit.ops.monitor import Reference
+from botkit.serving.events import ChatEvent, FeedbackEvent, SQLiteStore
 
 T0 = 1_800_000_000.0
 INTENTS = ("order_status", "refund", "greeting", "track_package", "payment_methods")
@@ -186,7 +186,7 @@ def test_report_files(normal):
 
 
 def test_default_report_dir_is_under_reports_monitor(store, ref):
-    from botkit.config import settings
+    from botkit.core.config import settings
 
     rep = monitor.report(store, since=SPIKE[0], until=SPIKE[1], reference=ref, bucket_s=5, label="spike")
     assert rep.paths["dir"].parent == Path(settings.reports_dir) / "monitor"
@@ -255,20 +255,20 @@ def test_training_reference_of_a_stored_model_needs_its_own_data(trained_tag, ti
 
 
 def test_new_topic_requests_are_unseen_by_the_bundled_data():
-    from botkit.data import load, normalize
+    from botkit.core.data import load, normalize
 
     ds = load()
     known = {normalize(t) for split in ("train", "val", "test") for t, _ in ds.split(split)}
     assert len(monitor.NEW_TOPIC_REQUESTS) >= 40
     assert not known & {normalize(t) for t in monitor.NEW_TOPIC_REQUESTS}
     vocabulary = monitor._training_vocabulary(ds)
-    from botkit.drift import oov_rate
+    from botkit.core.drift import oov_rate
 
     assert oov_rate(vocabulary, list(monitor.NEW_TOPIC_REQUESTS)) > 0.25  # a quarter of their words are new
 
 
 def test_cli_report_writes_files_and_textfile(store, tmp_path, monkeypatch, capsys):
-    from botkit import config
+    from botkit.core import config
 
     monkeypatch.setattr(config.settings.__class__, "events_path", property(lambda self: Path(store.path)))
     out = tmp_path / "rep"

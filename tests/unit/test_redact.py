@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from botkit.redact import Match, find_pii, iban_valid, luhn_valid, redact
+from botkit.core.redact import Match, find_pii, iban_valid, luhn_valid, redact
 
 # --------------------------------------------------------------------------------------------
 # Checksums

@@ -16,8 +16,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from botkit import __version__
-from botkit.model import IntentModel, TrainParams
-from botkit.registry import (
+from botkit.core.model import IntentModel, TrainParams
+from botkit.core.registry import (
     PIPELINE_FILE,
     RegistryError,
     get_info,

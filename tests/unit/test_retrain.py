@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from botkit import governance
-from botkit.data import OOS, load, normalize
-from botkit.events import ChatEvent, FeedbackEvent, open_store
-from botkit.governance import AuditLog, Policy
-from botkit.pipeline import train_evaluate_register
-from botkit.registry import get_info, set_stage
-from botkit.retrain import retrain
+from botkit.core.data import OOS, load, normalize
+from botkit.core.registry import get_info, set_stage
+from botkit.ops import governance
+from botkit.ops.governance import AuditLog, Policy
+from botkit.ops.pipeline import train_evaluate_register
+from botkit.ops.retrain import retrain
+from botkit.serving.events import ChatEvent, FeedbackEvent, open_store
 
 # Customer messages written for this test, none of them in the bundled data: what users typed
 # and then corrected the bot about ("held out" from every split).
@@ -179,7 +179,7 @@ def test_no_usable_feedback_trains_nothing_but_still_writes_the_review_queue(tmp
 
 def test_corrections_that_repeat_or_contradict_training_data_are_skipped(tmp_path: Path, bundled,
                                                                          model_name) -> None:
-    from botkit.retrain import _examples
+    from botkit.ops.retrain import _examples
 
     text, intent = bundled.train[0]
     other = next(y for y in bundled.intents if y != intent)

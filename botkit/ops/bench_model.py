@@ -1,11 +1,11 @@
 """Model benchmark: how long training takes and how much batching speeds up prediction.
 
-Run ``python -m botkit.bench_model``. For the bundled shopbot data and for
-``botkit.data.synthetic()`` (150 intents, the size of CLINC150) it trains the default model,
+Run ``python -m botkit.ops.bench_model``. For the bundled shopbot data and for
+``botkit.core.data.synthetic()`` (150 intents, the size of CLINC150) it trains the default model,
 then measures predict latency one text at a time (p50 over many calls) and in batches of
 32 (median batch time / 32), and the test-split in-scope accuracy and out-of-scope recall.
 The result is a Markdown table on stdout; progress goes to stderr, so
-``python -m botkit.bench_model > bench.md`` keeps only the table.
+``python -m botkit.ops.bench_model > bench.md`` keeps only the table.
 
 The single-vs-batch ratio is what adaptive batching in the service can gain at best: the
 TF-IDF transform and the linear model are vectorised, so one call on 32 texts costs far less
@@ -21,9 +21,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from botkit.data import Dataset, load, synthetic
-from botkit.evaluate import evaluate
-from botkit.model import IntentModel, TrainParams
+from botkit.core.data import Dataset, load, synthetic
+from botkit.core.evaluate import evaluate
+from botkit.core.model import IntentModel, TrainParams
 
 __all__ = ["main"]
 
@@ -99,7 +99,7 @@ def markdown_table(rows: Sequence[dict[str, object]]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m botkit.bench_model", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m botkit.ops.bench_model", description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=300,
                    help="single-text predict calls to time (default: %(default)s)")
     p.add_argument("--intents", type=int, default=150,

@@ -19,12 +19,14 @@ from pathlib import Path
 
 import yaml
 
-from botkit.config import PACKAGE_DIR, settings
-from botkit.registry import resolve_tag
+from botkit.core.config import PACKAGE_DIR, settings
+from botkit.core.registry import resolve_tag
 
 __all__ = ["BentoBuild", "build_bento", "runtime_requirements"]
 
 SOURCE_ROOT = PACKAGE_DIR.parent
+# The bento carries the floors the service runs on; ops, teaching and the CLI stay out of the image.
+SERVED_FLOORS = ("core", "serving")
 # What the service imports at run time; the rest of the lock (Jupyter, Locust, test tools) stays out.
 RUNTIME = ("bentoml", "scikit-learn", "skops", "numpy", "scipy", "pyyaml", "redis", "psutil", "prometheus-client",
            "httptools", "uvloop")
@@ -63,10 +65,10 @@ def build_bento(model: str | None = None, *, workers: int | None = None,
     if base_image:
         docker = {"base_image": base_image}
     bentofile = {
-        "service": "botkit.service:Chat",
+        "service": "botkit.serving.service:Chat",
         "name": "botkit-chat",
         "labels": {"model": tag, "workers": str(workers)},
-        "include": ["botkit/*.py"],
+        "include": ["botkit/**/*.py"],
         "python": {"packages": runtime_requirements(), "lock_packages": False},
         "docker": docker,
         "models": [tag],
@@ -78,8 +80,10 @@ def build_bento(model: str | None = None, *, workers: int | None = None,
         # .venv and the container cache (gigabytes) for nothing.
         context = Path(tmp) / "context"
         (context / "botkit").mkdir(parents=True)
-        for py in PACKAGE_DIR.glob("*.py"):
-            shutil.copy2(py, context / "botkit" / py.name)
+        shutil.copy2(PACKAGE_DIR / "__init__.py", context / "botkit" / "__init__.py")
+        for floor in SERVED_FLOORS:
+            shutil.copytree(PACKAGE_DIR / floor, context / "botkit" / floor,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         bf = Path(tmp) / "bentofile.yaml"
         bf.write_text(yaml.safe_dump(bentofile, sort_keys=False))
         env = {**os.environ, **settings.env(), "BOTKIT_WORKERS": str(workers), "BOTKIT_MODEL_TAG": tag}

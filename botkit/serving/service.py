@@ -2,8 +2,8 @@
 
 Thin on purpose: no training and no statistics here. The model comes from the BentoML
 model store (``BOTKIT_MODEL_TAG``, else the newest ``production`` model, else the newest);
-events go to ``botkit.events`` through a background writer so the request path never
-waits on storage. Serve it with ``botkit serve`` (or ``bentoml serve botkit.service:Chat``).
+events go to ``botkit.serving.events`` through a background writer so the request path never
+waits on storage. Serve it with ``botkit serve`` (or ``bentoml serve botkit.serving.service:Chat``).
 
 Workers come from ``BOTKIT_WORKERS`` when this module is imported; ``bentoml build`` freezes
 that number into the bento, so set it before building (``botkit build --workers N``).
@@ -26,16 +26,16 @@ import bentoml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import JSONResponse
 
-from botkit.config import settings
+from botkit.core.config import settings
 
 __all__ = ["Chat", "ChatBatchRequest", "ChatRequest", "ChatResponse", "FeedbackRequest", "FeedbackResponse"]
 
-log = logging.getLogger("botkit.service")
+log = logging.getLogger("botkit.serving.service")
 if not settings.tracing:  # before BentoML builds its tracer provider in the worker
     os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 MAX_CHARS = settings.max_message_chars
 MAX_BATCH_MESSAGES = 256
-# Fault drills (botkit.monitor.simulate): with BOTKIT_FAULT_INJECTION=true the service sleeps for
+# Fault drills (botkit.ops.monitor.simulate): with BOTKIT_FAULT_INJECTION=true the service sleeps for
 # the milliseconds a loopback caller puts in this header, inside the measured request time.
 FAULT_HEADER = "x-botkit-delay-ms"
 FAULT_MAX_DELAY_MS = 10_000
@@ -191,9 +191,9 @@ class Chat:
     # ---------------------------------------------------------------------------- lifecycle
     def _load(self) -> None:
         try:
-            from botkit.batching import MicroBatcher
-            from botkit.events import EventWriter, open_store
-            from botkit.registry import load_model
+            from botkit.core.registry import load_model
+            from botkit.serving.batching import MicroBatcher
+            from botkit.serving.events import EventWriter, open_store
 
             cfg = settings.from_env()
             self.loaded = load_model(cfg.model_tag or None, cfg.model_name)
@@ -243,8 +243,8 @@ class Chat:
         return preds
 
     def _answer(self, text: str, pred, session_id: str | None, started: float) -> ChatResponse:
-        from botkit.events import ChatEvent
-        from botkit.redact import redact
+        from botkit.core.redact import redact
+        from botkit.serving.events import ChatEvent
 
         rid = uuid.uuid4().hex
         latency = round((time.perf_counter() - started) * 1000, 3)
@@ -313,8 +313,8 @@ class Chat:
     async def feedback(self, request_id: str, rating: str, correct_intent: str | None = None,
                        comment: str | None = None) -> FeedbackResponse:
         """Rate an answer; ``correct_intent`` feeds retraining. Unknown ids and intents get 404/422."""
-        from botkit.events import FeedbackEvent
-        from botkit.redact import redact
+        from botkit.core.redact import redact
+        from botkit.serving.events import FeedbackEvent
 
         if not await self._wait_ready():
             return self._not_ready()

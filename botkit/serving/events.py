@@ -648,19 +648,19 @@ class RedisStore:
 
 def open_store(backend: str, *, path: str | os.PathLike[str] | None = None, url: str | None = None,
                **options: Any) -> EventStore:
-    """The store a deployment is configured for; defaults come from :mod:`botkit.config`.
+    """The store a deployment is configured for; defaults come from :mod:`botkit.core.config`.
 
     ``options`` go to the backend's constructor (e.g. ``stream``/``maxlen`` for Redis).
     """
     if backend == "sqlite":
         if path is None:
-            from botkit.config import settings
+            from botkit.core.config import settings
 
             path = settings.events_path
         return SQLiteStore(path, **options)
     if backend == "redis":
         if url is None:
-            from botkit.config import settings
+            from botkit.core.config import settings
 
             url = settings.redis_url
         return RedisStore(url, **options)

@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from botkit.config import BUNDLED_DATA
+from botkit.core.config import BUNDLED_DATA
 
 __all__ = [
     "FORMATS",

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from botkit.data import OOS, Example
-from botkit.model import IntentModel
+from botkit.core.data import OOS, Example
+from botkit.core.model import IntentModel
 
 __all__ = [
     "Evaluation", "evaluate", "gate_failures", "latency", "metrics_from_labels", "weakest_intents", "write_report",

@@ -2,7 +2,7 @@
 
 It is the baseline of ``make bench``: same model, same request and response shape as
 ``/chat``, none of the serving work (no batching, no events, no metrics, no validation limits).
-Run: ``uvicorn botkit.naive:app --factory --host 127.0.0.1 --port 8000``.
+Run: ``uvicorn botkit.ops.naive:app --factory --host 127.0.0.1 --port 8000``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import uuid
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from botkit.config import settings
+from botkit.core.config import settings
 
 __all__ = ["app"]
 
@@ -24,7 +24,7 @@ class ChatIn(BaseModel):
 
 
 def app() -> FastAPI:
-    from botkit.registry import load_model
+    from botkit.core.registry import load_model
 
     loaded = load_model(settings.model_tag or None, settings.model_name)
     model = loaded.model

@@ -31,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from botkit.config import PACKAGE_DIR, settings
+from botkit.core.config import PACKAGE_DIR, settings
 
 __all__ = [
     "DEFAULT_SLO_PATH",
@@ -334,7 +334,7 @@ def run_loadtest(host: str | None = None, *, users: int = 10, spawn_rate: float 
         _check_host(host, allow_remote)
         return _run(host, users, spawn_rate, duration_s, shape, think_time_s, slo_path, slo_doc, out_dir,
                     processes, progress, server=None)
-    from botkit.serve import Server
+    from botkit.serving.serve import Server
 
     with Server(model=model) as srv:
         if progress:

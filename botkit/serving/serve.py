@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from botkit.config import settings
+from botkit.core.config import settings
 
 __all__ = ["Server", "ServerError", "free_port", "post_json", "wait_all_workers", "wait_ready"]
 
@@ -111,7 +111,7 @@ class Server:
     batching: bool | None = None
     access_log: bool | None = None
     env: dict[str, str] = field(default_factory=dict)
-    target: str = "botkit.service:Chat"
+    target: str = "botkit.serving.service:Chat"
     log_path: Path | None = None
     ready_timeout_s: float = 90.0
     all_workers: bool = True  # wait until every worker has loaded the model, not just the first

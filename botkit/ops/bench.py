@@ -22,9 +22,9 @@ from pathlib import Path
 
 import psutil
 
-from botkit.config import PACKAGE_DIR, settings
-from botkit.loadtest import locust_command, parse_json_output, summarize_stats
-from botkit.serve import Server, post_json
+from botkit.core.config import PACKAGE_DIR, settings
+from botkit.ops.loadtest import locust_command, parse_json_output, summarize_stats
+from botkit.serving.serve import Server, post_json
 
 __all__ = ["CONFIGS", "Config", "main", "measure"]
 
@@ -49,7 +49,7 @@ CONFIGS = (
 
 class NaiveServer(Server):
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "uvicorn", "botkit.naive:app", "--factory", "--host", self.host,
+        return [sys.executable, "-m", "uvicorn", "botkit.ops.naive:app", "--factory", "--host", self.host,
                 "--port", str(self.port), "--no-access-log", "--log-level", "warning"]
 
 
@@ -95,7 +95,7 @@ def _rss_mb(procs: list[psutil.Process]) -> float:
 
 
 def locust(url: str, users: int, seconds: float) -> dict:
-    """One headless Locust run of the benchmark load; returns botkit.loadtest's summary dict."""
+    """One headless Locust run of the benchmark load; returns botkit.ops.loadtest's summary dict."""
     cmd = [*locust_command(), "-f", str(LOCUSTFILE), "--headless", "-u", str(users), "-r", str(users), "-t",
            f"{seconds}s", "--host", url, "--json", "--only-summary", "--stop-timeout", "5", "--loglevel", "ERROR"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
@@ -124,9 +124,9 @@ def _warm(server: Server, seconds: float) -> None:
 
 def in_process_limit(tag: str) -> dict:
     """What the model alone can do in this process: the ceiling no server can beat."""
-    from botkit.data import load
-    from botkit.evaluate import latency
-    from botkit.registry import load_model
+    from botkit.core.data import load
+    from botkit.core.evaluate import latency
+    from botkit.core.registry import load_model
 
     model = load_model(tag).model
     texts = [t for t, _ in load().test]
@@ -190,8 +190,8 @@ def plot(rows: list[Row], curve: list[Row], path: Path) -> None:
 
 def run(*, users: int = 64, seconds: float = 30, warmup_s: float = 5, rounds: int = 2,
         curve_users: tuple[int, ...] = (1, 4, 16, 64), curve_s: float = 10, out_dir: Path | None = None) -> dict:
-    from botkit.pipeline import train_evaluate_register
-    from botkit.registry import resolve_tag, set_stage
+    from botkit.core.registry import resolve_tag, set_stage
+    from botkit.ops.pipeline import train_evaluate_register
 
     def say(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
@@ -257,7 +257,7 @@ def run(*, users: int = 64, seconds: float = 30, warmup_s: float = 5, rounds: in
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m botkit.bench", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m botkit.ops.bench", description=__doc__.splitlines()[0])
     p.add_argument("--users", type=int, default=64)
     p.add_argument("--seconds", type=float, default=30)
     p.add_argument("--warmup", type=float, default=5)

@@ -176,7 +176,7 @@ def with_new_intents(ds: Any, examples: Mapping[str, Sequence[str] | None], *,
     Returns None (and says why) while any list is still a TODO, so the notebook runs on.
     The result is not validated here: :func:`check_dataset` does that and explains failures.
     """
-    from botkit.data import SPLITS, Dataset
+    from botkit.core.data import SPLITS, Dataset
 
     missing = [name for name, texts in examples.items() if is_todo(texts)]
     if missing:
@@ -198,7 +198,7 @@ def with_new_intents(ds: Any, examples: Mapping[str, Sequence[str] | None], *,
 def check_dataset(ds: Any, *, new_intents: Sequence[str] = NEW_INTENTS, base: Any = None,
                   min_train: int = 5, min_test: int = 2) -> CheckResult:
     """Is ``ds`` a valid copy of the data with enough sentences for each new intent in every split?"""
-    from botkit.data import SPLITS, DataError, Dataset, normalize
+    from botkit.core.data import SPLITS, DataError, Dataset, normalize
 
     step = "dataset"
     if is_todo(ds):
@@ -206,7 +206,7 @@ def check_dataset(ds: Any, *, new_intents: Sequence[str] = NEW_INTENTS, base: An
                              "cell that builds it")
     if not isinstance(ds, Dataset):
         return not_yet(step, f"expected a botkit Dataset, got {type(ds).__name__}: build it with "
-                             "workshop.with_new_intents(ds, {...}) or botkit.data.Dataset(...)")
+                             "workshop.with_new_intents(ds, {...}) or botkit.core.data.Dataset(...)")
     try:
         ds.validate()
     except DataError as exc:
@@ -325,7 +325,7 @@ class _Scrambled:
         self.threshold = getattr(model, "threshold", 0.5)
 
     def predict(self, texts: Sequence[str]) -> list:
-        from botkit.model import Prediction
+        from botkit.core.model import Prediction
 
         out = []
         for text in texts:
@@ -614,8 +614,8 @@ def replay_traffic(store: Any, model: Any, texts: Sequence[str], *, start: float
     """
     import uuid
 
-    from botkit.events import ChatEvent
-    from botkit.redact import redact
+    from botkit.core.redact import redact
+    from botkit.serving.events import ChatEvent
 
     texts = [str(t) for t in texts]
     preds = model.predict(texts) if texts else []
@@ -723,7 +723,7 @@ _PACKAGES = (("bentoml", "bentoml"), ("sklearn", "scikit-learn"), ("papermill", 
 
 
 def _lock_pins() -> dict[str, str]:
-    from botkit.config import PACKAGE_DIR
+    from botkit.core.config import PACKAGE_DIR
 
     lock = PACKAGE_DIR.parent / "requirements" / "lock.txt"
     pins = {}
@@ -788,7 +788,7 @@ def _can_listen(port: int) -> int | None:
 
 
 def _check_port() -> CheckLine:
-    from botkit.config import settings
+    from botkit.core.config import settings
 
     try:
         port = _can_listen(0)
@@ -807,7 +807,7 @@ def _check_port() -> CheckLine:
 
 
 def _check_store() -> CheckLine:
-    from botkit.config import settings
+    from botkit.core.config import settings
 
     home = settings.bentoml_home
     made = [p for p in (home, *home.parents) if not p.exists()]  # folders this check creates, and removes

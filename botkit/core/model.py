@@ -19,7 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
-from botkit.data import OOS, Dataset
+from botkit.core.data import OOS, Dataset
 
 __all__ = ["IntentModel", "Prediction", "TrainParams", "fit_temperature", "polite_variants", "tune_threshold"]
 

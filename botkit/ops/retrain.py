@@ -6,12 +6,12 @@ Why it is shaped like this:
   the previous retrained set, and adds *all* corrective feedback in the event store: the
   same events give the same data set (same fingerprint), and nothing is counted twice.
 * A correction whose text equals a validation or test utterance (after
-  :func:`botkit.data.normalize`) is skipped: learning it would leak into the evaluation the
+  :func:`botkit.core.data.normalize`) is skipped: learning it would leak into the evaluation the
   promotion decision rests on. Skips are counted by reason and reported.
 * Messages the bot was unsure about and nobody corrected go to a review queue (a CSV for a
   person to label), not into training: an unconfirmed guess must not teach the model.
 * The candidate is trained with the production model's parameters, so the comparison
-  isolates the data change, and is judged by :func:`botkit.governance.promote`, so it needs
+  isolates the data change, and is judged by :func:`botkit.ops.governance.promote`, so it needs
   the same evidence, reviewer and audit trail as any other promotion.
 """
 
@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from botkit import governance
-from botkit.config import settings
-from botkit.data import OOS, Dataset, load, normalize
+from botkit.core.config import settings
+from botkit.core.data import OOS, Dataset, load, normalize
+from botkit.ops import governance
 
 if TYPE_CHECKING:
-    from botkit.events import ChatEvent, EventStore, FeedbackEvent
+    from botkit.serving.events import ChatEvent, EventStore, FeedbackEvent
 
 __all__ = ["RetrainResult", "retrain"]
 
@@ -236,10 +236,10 @@ def retrain(*, base: Dataset | str | os.PathLike[str] | None = None,
     ``promote`` is false) in the audit log. With no usable correction nothing is trained and
     only the review queue is written.
     """
-    from botkit.events import open_store
-    from botkit.model import TrainParams
-    from botkit.pipeline import train_evaluate_register
-    from botkit.registry import get_info, list_models
+    from botkit.core.model import TrainParams
+    from botkit.core.registry import get_info, list_models
+    from botkit.ops.pipeline import train_evaluate_register
+    from botkit.serving.events import open_store
 
     if not 0.0 <= min_confidence <= 1.0:
         raise ValueError(f"min_confidence must be between 0 and 1, got {min_confidence}")

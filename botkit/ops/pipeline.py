@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from botkit.config import settings
-from botkit.data import Dataset, load
-from botkit.evaluate import Evaluation, evaluate, write_report
-from botkit.model import IntentModel, TrainParams
-from botkit.registry import save_model
+from botkit.core.config import settings
+from botkit.core.data import Dataset, load
+from botkit.core.evaluate import Evaluation, evaluate, write_report
+from botkit.core.model import IntentModel, TrainParams
+from botkit.core.registry import save_model
 
 __all__ = ["TrainResult", "train_evaluate_register"]
 

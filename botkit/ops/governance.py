@@ -34,11 +34,11 @@ from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from botkit.config import PACKAGE_DIR, settings
-from botkit.data import Dataset, load
+from botkit.core.config import PACKAGE_DIR, settings
+from botkit.core.data import Dataset, load
 
 if TYPE_CHECKING:
-    from botkit.events import EventStore
+    from botkit.serving.events import EventStore
 
 __all__ = [
     "ACTIONS",
@@ -425,7 +425,7 @@ def _headline(metrics: dict) -> dict:
 
 
 def _production_tag(name: str) -> str | None:
-    from botkit.registry import list_models
+    from botkit.core.registry import list_models
 
     prod = [m for m in list_models(name) if m["stage"] == "production"]
     return prod[-1]["tag"] if prod else None
@@ -485,7 +485,7 @@ def _rules(policy: Policy, reviewer: str | None, cand: dict, prod: dict | None, 
 
 
 def _measure(model: Any, examples: Sequence[tuple[str, str]]) -> dict:
-    from botkit.evaluate import evaluate, latency
+    from botkit.core.evaluate import evaluate, latency
 
     metrics = evaluate(model, examples, measure_latency=False).metrics
     metrics["latency"] = latency(model, [t for t, _ in examples], repeats=LATENCY_REPEATS)
@@ -498,7 +498,7 @@ def decide(candidate_tag: str, *, reviewer: str | None, policy: Policy | None = 
 
     No side effects: nothing is promoted or recorded (see :func:`promote`).
     """
-    from botkit.registry import RegistryError, load_model, resolve_tag
+    from botkit.core.registry import RegistryError, load_model, resolve_tag
 
     policy = policy or Policy.load()
     reviewer = reviewer.strip() if reviewer and reviewer.strip() else None
@@ -548,7 +548,7 @@ def promote(tag: str, *, reviewer: str | None, policy: Policy | None = None, for
     ``force`` promotes over failed metric, regression and latency rules (recorded as forced);
     it never overrides a required reviewer, who is the accountable second person.
     """
-    from botkit.registry import get_info, resolve_tag, set_stage
+    from botkit.core.registry import get_info, resolve_tag, set_stage
 
     log = _audit(audit)
     policy = policy or Policy.load()
@@ -600,7 +600,7 @@ def rollback(*, reason: str, who: str | None = None, name: str | None = None,
     two steps back); without a usable entry, the newest archived model older than the current
     one. The restored model's artefacts are verified by loading it before any label changes.
     """
-    from botkit.registry import RegistryError, get_info, list_models, load_model, set_stage
+    from botkit.core.registry import RegistryError, get_info, list_models, load_model, set_stage
 
     if not reason or not reason.strip():
         raise GovernanceError("a rollback needs a reason (it goes into the audit log)")
@@ -642,7 +642,7 @@ def _last(log: AuditLog, action: str, subject: str) -> dict | None:
 
 
 def _lineage(tag: str) -> list[tuple[str, dict | None]]:
-    from botkit.registry import RegistryError, get_info
+    from botkit.core.registry import RegistryError, get_info
 
     chain: list[tuple[str, dict | None]] = []
     seen: set[str] = set()
@@ -690,8 +690,8 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]
 
 def model_card(tag: str, *, audit: AuditLog | str | os.PathLike[str] | None = None) -> str:
     """The Markdown a reviewer signs off: use, data, parameters, metrics, limits, owner, lineage, stage."""
-    from botkit.evaluate import weakest_intents
-    from botkit.registry import get_info, resolve_tag
+    from botkit.core.evaluate import weakest_intents
+    from botkit.core.registry import get_info, resolve_tag
 
     resolved = resolve_tag(tag)
     info = get_info(resolved)
@@ -771,7 +771,7 @@ def model_card(tag: str, *, audit: AuditLog | str | os.PathLike[str] | None = No
 def write_card(tag: str, out_dir: str | os.PathLike[str], *,
                audit: AuditLog | str | os.PathLike[str] | None = None) -> Path:
     """Write ``model_card_<name>_<version>.md`` into ``out_dir``; returns its path."""
-    from botkit.registry import resolve_tag
+    from botkit.core.registry import resolve_tag
 
     resolved = resolve_tag(tag)
     out = Path(out_dir)
@@ -792,13 +792,13 @@ def apply_retention(store: EventStore | str | os.PathLike[str], max_age_days: fl
     """Scrub user text of events older than ``max_age_days``; returns how many events changed.
 
     ``drop`` replaces chat text and feedback comments with ""; ``redact`` runs them through
-    today's :func:`botkit.redact.redact` again (rules improve; old text was redacted with old
+    today's :func:`botkit.core.redact.redact` again (rules improve; old text was redacted with old
     ones). The event store has no update API, so this edits the SQLite backend's ``events``
     table directly, with ``secure_delete`` on and a WAL checkpoint after, so the old bytes do
     not linger in free pages or the WAL. Redis streams cannot be edited in place: bound them
     with ``maxlen`` instead.
     """
-    from botkit.redact import redact
+    from botkit.core.redact import redact
 
     if mode not in RETENTION_MODES:
         raise ValueError(f"mode must be one of {', '.join(RETENTION_MODES)}, got {mode!r}")
@@ -849,7 +849,7 @@ def apply_retention(store: EventStore | str | os.PathLike[str], max_age_days: fl
 
 
 def _sqlite_path(store: Any) -> Path:
-    from botkit.events import SQLiteStore
+    from botkit.serving.events import SQLiteStore
 
     if isinstance(store, str | os.PathLike):
         return Path(store)

@@ -56,7 +56,7 @@ Needs root and the Debian packages ``debootstrap buildah debian-archive-keyring`
 installs them; ``--no-install-recommends`` is enough: chroot isolation needs no crun/runc, native
 overlay no fuse-overlayfs).
 Every failure raises ``RuntimeError("<step>: <last line of the failing command>")``; full
-command logs are in ``<cache>/logs/``. ``python -m botkit.container`` runs ``prove()``.
+command logs are in ``<cache>/logs/``. ``python -m botkit.ops.container`` runs ``prove()``.
 """
 
 from __future__ import annotations
@@ -80,11 +80,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from botkit.config import PACKAGE_DIR, settings
-from botkit.serve import ServerError, free_port, wait_ready
+from botkit.core.config import PACKAGE_DIR, settings
+from botkit.serving.serve import ServerError, free_port, wait_ready
 
 if TYPE_CHECKING:
-    from botkit.bento import BentoBuild
+    from botkit.serving.bento import BentoBuild
 
 __all__ = [
     "APP_REPO",
@@ -423,7 +423,7 @@ def _prune(cache: Path, keep_app: int = KEEP_APP_IMAGES, protect: str = "") -> N
 
 def build_image(bento_build: BentoBuild | str, *, base: str = BASE_IMAGE, tag: str | None = None,
                 cache: Path | None = None) -> BuiltImage:
-    """Build ``bento_build`` (a ``botkit.bento.BentoBuild`` or a bento tag) into ``tag`` on the local ``base``.
+    """Build ``bento_build`` (a ``botkit.serving.bento.BentoBuild`` or a bento tag) into ``tag`` on the local ``base``.
 
     The build context is BentoML's own (``construct_containerfile``: bento + models + Dockerfile),
     built with ``buildah build --pull=never --layers``. Build the bento with
@@ -457,7 +457,7 @@ def build_image(bento_build: BentoBuild | str, *, base: str = BASE_IMAGE, tag: s
             _progress("image", f"buildah build {tag} from {bento_tag} ...", t0)
             _run("image", ["buildah", "build", "--pull=never", "--isolation", "chroot", "--layers",
                            "--volume", f"{uv_cache}:/root/.cache/uv",
-                           "--label", f"botkit.bento={bento_tag}", "-f", dockerfile, "-t", tag, context],
+                           "--label", f"botkit.serving.bento={bento_tag}", "-f", dockerfile, "-t", tag, context],
                  env=env, timeout=1800, log=cache / "logs" / "image-build.log")
         _prune(cache, protect=tag)
     human, size = _size(tag, cache)
@@ -630,7 +630,7 @@ def _http(method: str, url: str, body: dict | None = None, timeout: float = 30) 
 def prove(model: str | None = None, *, workers: int = 1, message: str = "where is my order",
           rebuild_base: bool = False, keep_image: bool = True) -> ProofResult:
     """bento build -> base -> image -> run -> GET /readyz, POST /chat -> stop; raises RuntimeError on any failure."""
-    from botkit.bento import build_bento
+    from botkit.serving.bento import build_bento
 
     t0 = time.monotonic()
     timings: dict[str, float] = {}
@@ -692,7 +692,7 @@ def prove(model: str | None = None, *, workers: int = 1, message: str = "where i
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m botkit.container [--model TAG] [--workers N] [--rebuild-base] [--json]``."""
+    """``python -m botkit.ops.container [--model TAG] [--workers N] [--rebuild-base] [--json]``."""
     p = argparse.ArgumentParser(prog="botkit container", description=prove.__doc__)
     p.add_argument("--model", help="model tag (default: newest production, else newest)")
     p.add_argument("--workers", type=int, default=1, help="workers frozen into the bento (default: %(default)s)")

@@ -17,10 +17,10 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import botkit.config  # noqa: F401  (sets BENTOML_HOME and tracking off before bentoml loads)
+import botkit.core.config  # noqa: F401  (sets BENTOML_HOME and tracking off before bentoml loads)
 from botkit import __version__
-from botkit.data import Dataset
-from botkit.model import IntentModel, TrainParams
+from botkit.core.data import Dataset
+from botkit.core.model import IntentModel, TrainParams
 
 __all__ = [
     "STAGES",

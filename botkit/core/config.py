@@ -15,7 +15,7 @@ from pathlib import Path
 
 __all__ = ["BUNDLED_DATA", "PACKAGE_DIR", "Settings", "settings"]
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the botkit package
 BUNDLED_DATA = PACKAGE_DIR / "data" / "shopbot"
 
 

@@ -1,15 +1,15 @@
 """Watch the live bot: drift and latency reports from the event log, gauges for Prometheus, fault drills.
 
-What it answers, for any ``[since, until)`` window of the event log (``botkit.events``):
+What it answers, for any ``[since, until)`` window of the event log (``botkit.serving.events``):
 
 * is the traffic still the traffic the model was built for? The window is compared with a
   *reference*: by default the model's behaviour on its own validation split
   (:func:`reference_from_training`), or an earlier window of events
   (:func:`reference_from_events`, e.g. the first week after a release). Every statistic comes
-  from :mod:`botkit.drift`: intent mix (chi-square, Jensen-Shannon, PSI), confidence (KS),
+  from :mod:`botkit.core.drift`: intent mix (chi-square, Jensen-Shannon, PSI), confidence (KS),
   fallback rate, out-of-vocabulary rate, feedback score;
 * was any bucket of time slow? per-bucket p95 latency against its own trailing history
-  (robust z-score, :func:`botkit.drift.latency_anomalies`); buckets are a minute in
+  (robust z-score, :func:`botkit.core.drift.latency_anomalies`); buckets are a minute in
   production and configurable (``bucket_s``) because drills and tests are short.
 
 :func:`report` writes ``report.json``, ``report.md``, ``report.html`` (self-contained, the
@@ -45,7 +45,7 @@ as a spike when the history is short.
 Gauges: :func:`export_gauges` turns checks into a prometheus_client registry with
 ``botkit_drift_score{check}`` and ``botkit_drift_flagged{check}`` (0/1) plus
 ``botkit_drift_report_timestamp_seconds``. Prometheus gets them either by scraping
-:func:`serve_gauges` (``python -m botkit.monitor report --gauges-port 9321``, loopback only;
+:func:`serve_gauges` (``python -m botkit.ops.monitor report --gauges-port 9321``, loopback only;
 ``deploy/prometheus/prometheus.yml`` has the job) or from a node-exporter textfile written by
 :func:`write_textfile` (``--textfile /var/lib/node_exporter/textfile/botkit_drift.prom``).
 
@@ -80,10 +80,10 @@ from typing import Any
 
 import numpy as np
 
-from botkit import drift
-from botkit.config import settings
-from botkit.data import OOS, Dataset
-from botkit.drift import Check
+from botkit.core import drift
+from botkit.core.config import settings
+from botkit.core.data import OOS, Dataset
+from botkit.core.drift import Check
 
 __all__ = [
     "DELAY_HEADER",
@@ -211,7 +211,7 @@ def _words(texts: Sequence[str]) -> frozenset[str]:
 
 
 def _training_vocabulary(ds: Dataset) -> frozenset[str]:
-    from botkit.redact import redact
+    from botkit.core.redact import redact
 
     # Events hold redacted text, so the reference is redacted the same way before comparing.
     return _words([redact(t) for t, _ in ds.train])
@@ -231,9 +231,9 @@ def reference_from_training(dataset: Dataset | None = None, model: Any = None) -
     of validation messages answered correctly (right intent, or a fallback on out-of-scope),
     i.e. what users who rate exactly the right answers "up" would give.
     """
-    from botkit.data import load
-    from botkit.redact import redact
-    from botkit.registry import get_info, load_model, resolve_tag
+    from botkit.core.data import load
+    from botkit.core.redact import redact
+    from botkit.core.registry import get_info, load_model, resolve_tag
 
     version = ""
     if model is None or isinstance(model, str):
@@ -342,7 +342,7 @@ def reference_from_events(store: Any, since: float, until: float, *, vocabulary:
     (``vocabulary``, else the training texts of ``dataset``, else of the bundled data).
     """
     if vocabulary is None:
-        from botkit.data import load
+        from botkit.core.data import load
 
         vocabulary = _training_vocabulary(dataset or load())
     w = _read_events(store, since, until)
@@ -555,7 +555,7 @@ def report(store: Any = None, *, since: float | None = None, until: float | None
     """
     own_store = store is None
     if own_store:
-        from botkit.events import open_store
+        from botkit.serving.events import open_store
 
         store = open_store(settings.events_backend, path=settings.events_path, url=settings.redis_url)
     try:
@@ -1179,7 +1179,7 @@ def simulate(url: str, *, normal_s: float = 60.0, shift_s: float = 40.0, fault_s
     """
     import httpx
 
-    from botkit.data import load
+    from botkit.core.data import load
 
     if rps <= 0:
         raise ValueError(f"rps must be > 0, got {rps!r}")
@@ -1301,7 +1301,7 @@ def phase_report(store: Any, sim: SimulationResult, *, reference: str | Referenc
 
 
 # --------------------------------------------------------------------------------------------
-# Command line: python -m botkit.monitor report|simulate
+# Command line: python -m botkit.ops.monitor report|simulate
 # --------------------------------------------------------------------------------------------
 
 
@@ -1316,7 +1316,7 @@ def _when(text: str | None, now: float) -> float | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m botkit.monitor", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m botkit.ops.monitor", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("report", help="judge a window of the event log; write report files and gauges",
                        description="Judge a window of the event log; exits 1 when any check is flagged.")
@@ -1346,7 +1346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.cmd == "report":
         dataset = None
         if a.data:
-            from botkit.data import load
+            from botkit.core.data import load
 
             dataset = load(a.data, seed=settings.seed)
         rep = report(since=_when(a.since, now), until=_when(a.until, now), reference=a.reference,

@@ -32,19 +32,19 @@ HOME_MARKER = ".botkit-notebook-home"
 
 
 def private_home(name: str, *, fresh: bool = True) -> Path:
-    """Give the calling notebook a botkit home of its own; call it before anything imports ``botkit.config``.
+    """Give the calling notebook a botkit home of its own; call it before anything imports ``botkit.core.config``.
 
     Points ``BOTKIT_HOME``, ``BENTOML_HOME`` (under it) and ``BOTKIT_REPORTS_DIR`` at
     ``$BOTKIT_NB_HOME/<name>`` (root by default ``<tempdir>/botkit-nb``), overriding what ``make lab``
     exports on purpose: a notebook never writes to the user's model store, notebooks run in
     parallel, and with ``fresh`` the folder is emptied first, so every run starts from the same
     state and prints the same output. Only a folder this function created (it leaves a marker
-    file) is ever emptied. This module imports nothing from ``botkit.config``, which is why it is
+    file) is ever emptied. This module imports nothing from ``botkit.core.config``, which is why it is
     safe to import first; a notebook that already imported it gets a RuntimeError, not a
     half-isolated store.
     """
-    if "botkit.config" in sys.modules:
-        raise RuntimeError("botkit.config is already imported, so its store is fixed: "
+    if "botkit.core.config" in sys.modules:
+        raise RuntimeError("botkit.core.config is already imported, so its store is fixed: "
                            "restart the kernel and run the notebook from the top")
     if not re.fullmatch(r"[\w.-]+", name):
         raise ValueError(f"notebook home name {name!r}: use letters, digits, '.', '-' or '_'")
@@ -189,7 +189,7 @@ def write_summary(results: Sequence[NotebookResult], path: str | Path) -> Path:
 
 
 # ---------------------------------------------------------------------------------------- serving helpers
-# Used by notebooks 04-06. They import botkit.serve (and so botkit.config) only when called,
+# Used by notebooks 04-06. They import botkit.serving.serve (and so botkit.core.config) only when called,
 # so importing this module first, for private_home(), stays safe.
 
 __all__ += ["serving"]
@@ -197,12 +197,12 @@ __all__ += ["serving"]
 
 @contextlib.contextmanager
 def serving(**server_kwargs):
-    """``with serving(workers=1) as srv:`` a ``botkit.serve.Server`` with every worker ready; always stopped.
+    """``with serving(workers=1) as srv:`` a ``botkit.serving.serve.Server`` with every worker ready; always stopped.
 
     The keyword arguments go to ``Server``. The server is stopped when the block ends, also
     when a cell fails half-way, so no notebook leaves a service running behind it.
     """
-    from botkit.serve import Server
+    from botkit.serving.serve import Server
 
     with Server(**server_kwargs) as srv:  # start() waits for every worker
         yield srv
