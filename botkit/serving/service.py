@@ -17,153 +17,32 @@ import logging
 import os
 import threading
 import time
-import unicodedata
 import uuid
 from collections import OrderedDict
-from typing import Annotated, Literal
 
 import bentoml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import JSONResponse
 
 from botkit.core.config import settings
+from botkit.serving.metrics import BotMetrics
+from botkit.serving.middleware import BodyLimit
+from botkit.serving.schemas import (
+    ChatBatchRequest,
+    ChatRequest,
+    ChatResponse,
+    FeedbackRequest,
+    FeedbackResponse,
+)
 
 __all__ = ["Chat", "ChatBatchRequest", "ChatRequest", "ChatResponse", "FeedbackRequest", "FeedbackResponse"]
 
 log = logging.getLogger("botkit.serving.service")
 if not settings.tracing:  # before BentoML builds its tracer provider in the worker
     os.environ.setdefault("OTEL_SDK_DISABLED", "true")
-MAX_CHARS = settings.max_message_chars
-MAX_BATCH_MESSAGES = 256
 # Fault drills (botkit.ops.monitor.simulate): with BOTKIT_FAULT_INJECTION=true the service sleeps for
 # the milliseconds a loopback caller puts in this header, inside the measured request time.
 FAULT_HEADER = "x-botkit-delay-ms"
 FAULT_MAX_DELAY_MS = 10_000
-
-
-def _clean(text: str) -> str:
-    """Reject what no user types: blank text and control characters (other than newline and tab)."""
-    # Invisible format characters (zero-width space, joiners, BOM) alone are as empty as spaces.
-    if not text.strip() or all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in text):
-        raise ValueError("message must not be empty or whitespace")
-    # C0 controls, DEL and the C1 controls U+0080-U+009F (Unicode category Cc; U+009B is the 8-bit CSI).
-    if any((ord(ch) < 32 and ch not in "\n\t\r") or 0x7F <= ord(ch) <= 0x9F for ch in text):
-        raise ValueError("message contains control characters")
-    return text
-
-
-class ChatRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    message: Annotated[str, Field(min_length=1, max_length=MAX_CHARS, description="What the user typed.")]
-    session_id: Annotated[str | None, Field(max_length=128, description="Groups the turns of one user.")] = None
-
-    @field_validator("message")
-    @classmethod
-    def _check(cls, v: str) -> str:
-        return _clean(v)
-
-
-class ChatBatchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    messages: Annotated[list[Annotated[str, Field(min_length=1, max_length=MAX_CHARS)]],
-                        Field(min_length=1, max_length=MAX_BATCH_MESSAGES)]
-    session_id: Annotated[str | None, Field(max_length=128)] = None
-
-    @field_validator("messages")
-    @classmethod
-    def _check_all(cls, v: list[str]) -> list[str]:
-        return [_clean(m) for m in v]
-
-
-class ChatResponse(BaseModel):
-    request_id: str
-    intent: str = Field(description="Predicted intent; 'oos' when the bot fell back.")
-    confidence: float = Field(ge=0, le=1)
-    reply: str
-    fallback: bool
-    model_version: str
-    latency_ms: float = Field(description="Time spent inside the service, in milliseconds.")
-
-
-class FeedbackRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    request_id: Annotated[str, Field(min_length=1, max_length=64)]
-    rating: Literal["up", "down"]
-    correct_intent: Annotated[str | None, Field(max_length=100)] = None
-    comment: Annotated[str | None, Field(max_length=MAX_CHARS)] = None
-
-
-class FeedbackResponse(BaseModel):
-    accepted: bool
-    request_id: str
-
-
-class BodyLimit:
-    """ASGI middleware: refuse bodies over the configured size with 413 before the service sees them.
-
-    A declared ``Content-Length`` over the limit is refused without reading anything. A body
-    without one (chunked transfer encoding) is read here, up to the limit, and then replayed to
-    the app: raising from inside the app's ``receive`` instead would reach BentoML's endpoint
-    wrapper first, which turns every unexpected exception into a 500.
-    """
-
-    def __init__(self, app, max_bytes: int = settings.max_body_bytes):
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope.get("method") != "POST":
-            return await self.app(scope, receive, send)
-        headers = dict(scope.get("headers") or [])
-        length = headers.get(b"content-length")
-        too_big = JSONResponse({"error": f"request body over {self.max_bytes} bytes"}, status_code=413)
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            return await too_big(scope, receive, send)
-        chunks: list[bytes] = []
-        seen = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # the client went away: nobody to answer
-                return None
-            chunk = message.get("body", b"")
-            seen += len(chunk)
-            if seen > self.max_bytes:
-                return await too_big(scope, receive, send)
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body, replayed = b"".join(chunks), False
-
-        async def replay():
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()  # after the body: wait for the disconnect, as the server would
-
-        return await self.app(scope, replay, send)
-
-
-class _Metrics:
-    """Bot metrics next to BentoML's own; created in the worker, after multiprocess mode is set."""
-
-    def __init__(self, model_version: str):
-        import prometheus_client as pc
-
-        self.requests = pc.Counter("botkit_chat_requests_total", "Chat messages answered, by predicted intent.",
-                                   ["intent"])
-        self.fallbacks = pc.Counter("botkit_chat_fallbacks_total", "Chat messages answered with the fallback.")
-        self.confidence = pc.Histogram("botkit_chat_confidence", "Confidence (0-1) of the top intent.",
-                                       buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0))
-        self.predict = pc.Histogram("botkit_predict_duration_seconds", "Model time per predict call.",
-                                    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0))
-        self.batch = pc.Histogram("botkit_predict_batch_size", "Texts per predict call (adaptive batching).",
-                                  buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
-        self.feedback = pc.Counter("botkit_feedback_total", "Feedback received, by rating.", ["rating"])
-        self.dropped = pc.Gauge("botkit_events_dropped", "Events dropped because the writer queue was full.",
-                                multiprocess_mode="livesum")
-        info = pc.Gauge("botkit_model_info", "The model this worker serves (value is always 1).",
-                        ["model_version"], multiprocess_mode="max")
-        info.labels(model_version=model_version).set(1)
 
 
 @bentoml.service(
@@ -180,7 +59,7 @@ class Chat:
         self._error: str | None = None
         self.loaded = None
         self.model_version = ""
-        self.metrics: _Metrics | None = None
+        self.metrics: BotMetrics | None = None
         self.batcher = None
         self.writer = None
         self._recent: OrderedDict[str, tuple[str, ...]] = OrderedDict()
@@ -199,7 +78,7 @@ class Chat:
             self.loaded = load_model(cfg.model_tag or None, cfg.model_name)
             self.model_version = self.loaded.tag
             self.loaded.model.predict(["hello", "where is my order"])  # warm caches before saying ready
-            self.metrics = _Metrics(self.model_version)
+            self.metrics = BotMetrics(self.model_version)
             self.batcher = MicroBatcher(self._predict_batch, max_batch_size=cfg.max_batch_size)
             store = open_store(cfg.events_backend, path=cfg.events_path, url=cfg.redis_url)
             self.writer = EventWriter(store)

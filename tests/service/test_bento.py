@@ -57,10 +57,21 @@ def test_build_bento_works_offline_in_seconds(bento, bot_tag):
     assert doc["name"] == "botkit-chat"
     assert doc["service"] == "botkit.serving.service:Chat"
     assert [m["tag"] for m in doc["models"]] == [bot_tag]
-    assert (build.path / "src" / "botkit" / "service.py").is_file()
+    assert (build.path / "src" / "botkit" / "serving" / "service.py").is_file()
     requirements = (build.path / "env" / "python" / "requirements.txt").read_text()
     assert "bentoml" in requirements and "scikit-learn" in requirements
     assert "jupyterlab" not in requirements and "locust" not in requirements  # runtime packages only
+
+
+def test_bento_source_holds_only_the_floors_the_service_runs_on(bento):
+    build, _ = bento
+    src = build.path / "src" / "botkit"
+    files = sorted(str(p.relative_to(src)) for p in src.rglob("*.py"))
+    print("\n".join(files))  # the listing, for the log
+    floors = {f.split("/")[0] for f in files if "/" in f}
+    assert floors == {"core", "serving"}, files
+    for unwanted in ("workshop", "notebooks", "bench", "naive", "container", "loadtest", "cli"):
+        assert not [f for f in files if unwanted in f], f"{unwanted} code shipped in the bento: {files}"
 
 
 def test_bento_freezes_the_worker_count_given(bento):

@@ -1,0 +1,28 @@
+"""The bot's Prometheus metrics, next to BentoML's own (multiprocess-safe: created inside each worker)."""
+
+from __future__ import annotations
+
+__all__ = ["BotMetrics"]
+
+
+class BotMetrics:
+    """Bot metrics next to BentoML's own; created in the worker, after multiprocess mode is set."""
+
+    def __init__(self, model_version: str):
+        import prometheus_client as pc
+
+        self.requests = pc.Counter("botkit_chat_requests_total", "Chat messages answered, by predicted intent.",
+                                   ["intent"])
+        self.fallbacks = pc.Counter("botkit_chat_fallbacks_total", "Chat messages answered with the fallback.")
+        self.confidence = pc.Histogram("botkit_chat_confidence", "Confidence (0-1) of the top intent.",
+                                       buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0))
+        self.predict = pc.Histogram("botkit_predict_duration_seconds", "Model time per predict call.",
+                                    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0))
+        self.batch = pc.Histogram("botkit_predict_batch_size", "Texts per predict call (adaptive batching).",
+                                  buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
+        self.feedback = pc.Counter("botkit_feedback_total", "Feedback received, by rating.", ["rating"])
+        self.dropped = pc.Gauge("botkit_events_dropped", "Events dropped because the writer queue was full.",
+                                multiprocess_mode="livesum")
+        info = pc.Gauge("botkit_model_info", "The model this worker serves (value is always 1).",
+                        ["model_version"], multiprocess_mode="max")
+        info.labels(model_version=model_version).set(1)
