@@ -261,20 +261,23 @@ def test_new_topic_requests_are_unseen_by_the_bundled_data():
     known = {normalize(t) for split in ("train", "val", "test") for t, _ in ds.split(split)}
     assert len(monitor.NEW_TOPIC_REQUESTS) >= 40
     assert not known & {normalize(t) for t in monitor.NEW_TOPIC_REQUESTS}
-    vocabulary = monitor._training_vocabulary(ds)
+    from botkit.ops.monitor.report import _training_vocabulary
+
+    vocabulary = _training_vocabulary(ds)
     from botkit.core.drift import oov_rate
 
     assert oov_rate(vocabulary, list(monitor.NEW_TOPIC_REQUESTS)) > 0.25  # a quarter of their words are new
 
 
 def test_cli_report_writes_files_and_textfile(store, tmp_path, monkeypatch, capsys):
+    from botkit.cli import main
     from botkit.core import config
 
     monkeypatch.setattr(config.settings.__class__, "events_path", property(lambda self: Path(store.path)))
     out = tmp_path / "rep"
-    code = monitor.main(["report", "--since", str(SHIFT[0]), "--until", str(SHIFT[1]), "--bucket-s", "5",
-                         "--reference", f"window:{NORMAL[0]}:{NORMAL[1]}", "--out", str(out),
-                         "--textfile", str(tmp_path / "drift.prom")])
+    code = main(["monitor", "report", "--since", str(SHIFT[0]), "--until", str(SHIFT[1]), "--bucket-s", "5",
+                 "--reference", f"window:{NORMAL[0]}:{NORMAL[1]}", "--out", str(out),
+                 "--textfile", str(tmp_path / "drift.prom")])
     assert code == 1  # alerts
     assert (out / "report.html").is_file() and (tmp_path / "drift.prom").is_file()
     assert "ALERTS" in capsys.readouterr().out
