@@ -20,7 +20,7 @@ export BOTKIT_CONTAINER_CACHE ?= $(HOME)/.cache/botkit/container
 LINT_DIRS := $(wildcard botkit tests loadtests)
 PIPQUIET := 2>&1 | { grep -v "Location 'file:" || true; }
 
-.PHONY: help setup run test test-fast test-nbval lint lab notebooks bench container clean lock sysdeps
+.PHONY: help setup run test test-fast test-nbval lint lab notebooks bench container clean lock sysdeps workshop slides
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -34,10 +34,18 @@ $(STAMP): requirements/lock.txt pyproject.toml
 
 setup: $(STAMP) ## create .venv and install the pinned set (idempotent)
 
+workshop: $(STAMP) ## participants: .venv without root (no apt), then check the laptop (botkit workshop check)
+	@$(BOTKIT) workshop check
+
+slides: $(STAMP) ## render the workshop slides to reveal.js HTML (reports/slides/), offline
+	@$(VENV)/bin/jupyter nbconvert --to slides workshops/slides/workshop_slides.ipynb --output-dir reports/slides \
+	  2>&1 | { grep -v "Location 'file:" || true; }
+
 sysdeps: ## Debian packages the integration tests need (installed only when missing)
 	@missing=""; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v haproxy >/dev/null || missing="$$missing haproxy"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v debootstrap >/dev/null || missing="$$missing debootstrap debian-archive-keyring"; \
 	command -v buildah >/dev/null || missing="$$missing buildah"; \
