@@ -117,6 +117,12 @@ class ChatEvent:
     latency_ms: float
     model_version: str
     event_uid: str = field(default_factory=_new_uid)
+    # Shadow model (BOTKIT_SHADOW_MODEL): its answer to the same message, never shown to the user.
+    # Optional with None defaults, so rows written before these fields existed still load.
+    shadow_intent: str | None = None
+    shadow_confidence: float | None = None
+    shadow_fallback: bool | None = None
+    shadow_model_version: str | None = None
 
     def __post_init__(self) -> None:
         # Checked here, once, so that any event that exists can be serialised: a bad one fails
@@ -131,6 +137,13 @@ class ChatEvent:
         _require(_is_real(self.latency_ms), "latency_ms must be a number")
         _require(isinstance(self.model_version, str), "model_version must be str")
         _require(_is_id(self.event_uid), "event_uid must be a non-empty UTF-8 str")
+        _require(self.shadow_intent is None or isinstance(self.shadow_intent, str), "shadow_intent must be str|None")
+        _require(self.shadow_confidence is None or _is_real(self.shadow_confidence),
+                 "shadow_confidence must be a number or None")
+        _require(self.shadow_fallback is None or isinstance(self.shadow_fallback, bool),
+                 "shadow_fallback must be bool|None")
+        _require(self.shadow_model_version is None or isinstance(self.shadow_model_version, str),
+                 "shadow_model_version must be str|None")
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _field_names(type(self))}
