@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from botkit.cli._common import EXIT_GATE, Registrar, table
+from botkit.cli._common import EXIT_GATE, CommandError, Registrar, table
 
 __all__ = ["register"]
 
@@ -45,9 +45,17 @@ def cmd_capacity(a: argparse.Namespace) -> int:
 
 
 def cmd_container(a: argparse.Namespace) -> int:
-    from botkit.ops import container
+    import json
+    from dataclasses import asdict
 
-    return container.main(a.rest)
+    from botkit.ops.container import prove
+
+    try:
+        r = prove(a.model, workers=a.workers, rebuild_base=a.rebuild_base)
+    except RuntimeError as exc:  # "<step>: <last line of the failing command>": a failed proof, not a usage error
+        raise CommandError(str(exc), code=EXIT_GATE) from exc
+    print(json.dumps(asdict(r), indent=1) if a.json else r.summary())
+    return 0
 
 
 def register(add: Registrar, sub: argparse._SubParsersAction) -> None:
@@ -74,5 +82,8 @@ def register(add: Registrar, sub: argparse._SubParsersAction) -> None:
     cp.add_argument("--headroom", type=float, default=0.3)
 
     ct = add("container", cmd_container, "prove the image: bento → local Debian base → buildah image → run → /chat")
-    ct.add_argument("rest", nargs=argparse.REMAINDER, help="--model TAG, --workers N, --rebuild-base, --json")
+    ct.add_argument("--model", help="model tag (default: newest production, else newest)")
+    ct.add_argument("--workers", type=int, default=1, help="workers frozen into the bento (default: %(default)s)")
+    ct.add_argument("--rebuild-base", action="store_true", help="rebuild the Debian base image")
+    ct.add_argument("--json", action="store_true", help="print the result as JSON")
 

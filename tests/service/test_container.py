@@ -56,7 +56,7 @@ def test_tools_are_installed() -> None:
 
 
 def test_missing_tool_message_names_make_sysdeps(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(container.shutil, "which", lambda cmd: None if cmd == "buildah" else f"/usr/bin/{cmd}")
+    monkeypatch.setattr(container.tools.shutil, "which", lambda cmd: None if cmd == "buildah" else f"/usr/bin/{cmd}")
     with pytest.raises(RuntimeError, match=r"^tools: missing buildah: `make sysdeps` installs them"):
         container.require_tools()
 
