@@ -34,7 +34,7 @@ SHA = "sha256:" + "ab" * 32
 
 @pytest.fixture(autouse=True)
 def _fast_latency(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(governance, "LATENCY_REPEATS", 20)
+    monkeypatch.setattr(governance.policy, "LATENCY_REPEATS", 20)
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ def test_verify_names_an_edited_entry(log: AuditLog) -> None:
     _rewrite(log, [*lines[:2], json.dumps(entry) + "\n", *lines[3:]])
     assert log.verify() == ["seq 3 (line 3): hash does not match the content: the entry was edited"]
 
-    entry["hash"] = governance._entry_hash(entry)  # a forger who recomputes the hash
+    entry["hash"] = governance.audit._entry_hash(entry)  # a forger who recomputes the hash
     _rewrite(log, [*lines[:2], json.dumps(entry) + "\n", *lines[3:]])
     problems = log.verify()
     assert len(problems) == 1 and problems[0].startswith("seq 4 (line 4): prev_hash does not match the hash of seq 3")

@@ -58,7 +58,7 @@ LOW_CONFIDENCE = [("lamp thing", 0.21), ("umm the blue one?", 0.33), ("hmm ok so
 
 @pytest.fixture(autouse=True)
 def _fast_latency(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(governance, "LATENCY_REPEATS", 20)
+    monkeypatch.setattr(governance.policy, "LATENCY_REPEATS", 20)
 
 
 @pytest.fixture(scope="module")
