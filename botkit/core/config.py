@@ -51,6 +51,9 @@ class Settings:
     max_body_bytes: int = 1_000_000
     ready_wait_s: float = 20.0  # a request reaching a worker that is still loading waits this long, then 503
     startup_delay_s: float = 0.0  # hold readiness back (readiness drills in workshops and tests)
+    # A second model tag that also answers every message, off the response path; its answer goes
+    # into the chat event only (``botkit shadow report``). Empty: no shadow.
+    shadow_model: str = ""
     # Events.
     events_backend: str = "sqlite"
     redis_url: str = "redis://127.0.0.1:6379/0"

@@ -43,6 +43,11 @@ if not settings.tracing:  # before BentoML builds its tracer provider in the wor
 # the milliseconds a loopback caller puts in this header, inside the measured request time.
 FAULT_HEADER = "x-botkit-delay-ms"
 FAULT_MAX_DELAY_MS = 10_000
+# Shadow model: messages answered within this many seconds are predicted by the shadow together,
+# after their responses have left (so its cost is CPU, not a wait on any response).
+SHADOW_DELAY_S = 0.002
+SHADOW_MAX_BATCH = 256
+
 
 
 @bentoml.service(
@@ -63,6 +68,9 @@ class Chat:
         self.batcher = None
         self.writer = None
         self._recent: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+        self.shadow = None  # a second LoadedModel (BOTKIT_SHADOW_MODEL); users never see its answers
+        self._shadow_queue: list[tuple[object, str]] = []
+        self._shadow_scheduled = False
         fault = os.environ.get("BOTKIT_FAULT_INJECTION", "").strip().lower()
         self._fault_injection = fault in {"1", "true", "yes", "on"}
         threading.Thread(target=self._load, name="model-loader", daemon=True).start()
@@ -78,6 +86,10 @@ class Chat:
             self.loaded = load_model(cfg.model_tag or None, cfg.model_name)
             self.model_version = self.loaded.tag
             self.loaded.model.predict(["hello", "where is my order"])  # warm caches before saying ready
+            if cfg.shadow_model:
+                self.shadow = load_model(cfg.shadow_model, cfg.model_name)
+                self.shadow.model.predict(["hello", "where is my order"])
+                log.info("shadow model %s", self.shadow.tag)
             self.metrics = BotMetrics(self.model_version)
             self.batcher = MicroBatcher(self._predict_batch, max_batch_size=cfg.max_batch_size)
             store = open_store(cfg.events_backend, path=cfg.events_path, url=cfg.redis_url)
@@ -96,6 +108,8 @@ class Chat:
 
     def __del__(self) -> None:
         if self.writer is not None:
+            for event, _ in self._shadow_queue:  # not yet shadowed: store production's answer alone
+                self.writer.submit(event)
             self.writer.close()
 
     async def _wait_ready(self) -> bool:
@@ -131,15 +145,47 @@ class Chat:
                             reply=self.loaded.model.reply(pred, rid), fallback=pred.fallback,
                             model_version=self.model_version, latency_ms=latency)
         self._remember(rid)
-        self.writer.submit(ChatEvent(ts=time.time(), request_id=rid, session_id=session_id, text=redact(text),
-                                     intent=pred.intent, confidence=pred.confidence, fallback=pred.fallback,
-                                     latency_ms=latency, model_version=self.model_version))
+        self._record(ChatEvent(ts=time.time(), request_id=rid, session_id=session_id, text=redact(text),
+                               intent=pred.intent, confidence=pred.confidence, fallback=pred.fallback,
+                               latency_ms=latency, model_version=self.model_version), text)
         m = self.metrics
         m.requests.labels(intent=pred.intent).inc()
         m.confidence.observe(pred.confidence)
         if pred.fallback:
             m.fallbacks.inc()
         return resp
+
+    def _record(self, event, text: str) -> None:
+        """Queue the event; with a shadow model, first hold it until the shadow has answered too."""
+        if self.shadow is None:
+            self.writer.submit(event)
+            return
+        self._shadow_queue.append((event, text))
+        if not self._shadow_scheduled:
+            self._shadow_scheduled = True
+            asyncio.get_running_loop().call_later(SHADOW_DELAY_S, self._shadow_drain)
+
+    def _shadow_drain(self) -> None:
+        """One shadow predict for every message queued meanwhile; a shadow failure loses no event."""
+        from dataclasses import replace
+
+        batch = self._shadow_queue[:SHADOW_MAX_BATCH]
+        del self._shadow_queue[:SHADOW_MAX_BATCH]
+        tag = self.shadow.tag
+        try:
+            preds = self.shadow.model.predict([t for _, t in batch])
+            events = [replace(e, shadow_intent=str(p.intent), shadow_confidence=float(p.confidence),
+                              shadow_fallback=bool(p.fallback), shadow_model_version=tag)
+                      for (e, _), p in zip(batch, preds, strict=True)]
+        except Exception as exc:  # the shadow must never cost an event
+            log.warning("shadow model failed on %d messages: %s", len(batch), type(exc).__name__)
+            events = [replace(e, shadow_model_version=tag) for e, _ in batch]
+        for e in events:
+            self.writer.submit(e)
+        if self._shadow_queue:
+            asyncio.get_running_loop().call_soon(self._shadow_drain)
+        else:
+            self._shadow_scheduled = False
 
     async def _injected_delay(self, ctx: bentoml.Context | None) -> None:
         """Fault drill: sleep for ``X-Botkit-Delay-Ms`` when enabled and the caller is on loopback."""
