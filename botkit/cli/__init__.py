@@ -13,13 +13,13 @@ import sys
 from collections.abc import Callable, Sequence
 
 from botkit import __version__
-from botkit.cli import deploy, models, monitor, serving, teaching
+from botkit.cli import bench, deploy, models, monitor, serving, teaching
 from botkit.cli._common import EXIT_USAGE, CommandError
 
 __all__ = ["build_parser", "main"]
 
 # Order of the help text: the model's life, serving it, watching it, deploying it, teaching it.
-MODULES = (models, serving, monitor, deploy, teaching)
+MODULES = (models, serving, bench, monitor, deploy, teaching)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,6 +1,6 @@
 """Model benchmark: how long training takes and how much batching speeds up prediction.
 
-Run ``python -m botkit.ops.bench_model``. For the bundled shopbot data and for
+Run ``botkit bench model`` (or ``python -m botkit.ops.bench_model``). For the bundled shopbot data and for
 ``botkit.core.data.synthetic()`` (150 intents, the size of CLINC150) it trains the default model,
 then measures predict latency one text at a time (p50 over many calls) and in batches of
 32 (median batch time / 32), and the test-split in-scope accuracy and out-of-scope recall.
@@ -14,7 +14,6 @@ than 32 calls on one.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -25,7 +24,7 @@ from botkit.core.data import Dataset, load, synthetic
 from botkit.core.evaluate import evaluate
 from botkit.core.model import IntentModel, TrainParams
 
-__all__ = ["main"]
+__all__ = ["bench_one", "markdown_table", "run"]
 
 BATCH = 32
 COLUMNS = (
@@ -98,32 +97,26 @@ def markdown_table(rows: Sequence[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m botkit.ops.bench_model", description=__doc__.splitlines()[0])
-    p.add_argument("--repeats", type=int, default=300,
-                   help="single-text predict calls to time (default: %(default)s)")
-    p.add_argument("--intents", type=int, default=150,
-                   help="intents in the synthetic set (default: %(default)s)")
-    p.add_argument("--classifier", choices=("svm", "logreg"), default="svm",
-                   help="model (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=42)
-    a = p.parse_args(argv)
-    if a.repeats < 1 or a.intents < 2:
-        p.error("--repeats must be >= 1 and --intents >= 2")
-    params = TrainParams(seed=a.seed, classifier=a.classifier)
+def run(*, repeats: int = 300, intents: int = 150, classifier: str = "svm", seed: int = 42) -> list[dict[str, object]]:
+    """Benchmark the bundled data and a synthetic set of ``intents`` intents; print and return the table rows."""
+    if repeats < 1 or intents < 2:
+        raise ValueError("repeats must be >= 1 and intents >= 2")
+    params = TrainParams(seed=seed, classifier=classifier)
     datasets: list[tuple[str, Callable[[], Dataset]]] = [
         ("shopbot (bundled)", load),
-        (f"synthetic{a.intents} (CLINC150 size)" if a.intents == 150 else f"synthetic{a.intents}",
-         lambda: synthetic(n_intents=a.intents, seed=a.seed)),
+        (f"synthetic{intents} (CLINC150 size)" if intents == 150 else f"synthetic{intents}",
+         lambda: synthetic(n_intents=intents, seed=seed)),
     ]
     rows = []
     for name, make in datasets:
         _progress(f"[{name}] loading ...")
-        rows.append(bench_one(name, make(), params, a.repeats))
-    print(f"Model benchmark ({a.classifier}, seed {a.seed}, {a.repeats} single calls, batches of {BATCH})\n")
+        rows.append(bench_one(name, make(), params, repeats))
+    print(f"Model benchmark ({classifier}, seed {seed}, {repeats} single calls, batches of {BATCH})\n")
     print(markdown_table(rows))
-    return 0
+    return rows
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # a thin shim: the one parser is `botkit bench model`
+    from botkit.cli import main
+
+    sys.exit(main(["bench", "model", *sys.argv[1:]]))
