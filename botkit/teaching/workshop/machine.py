@@ -30,6 +30,7 @@ class CheckLine:
     name: str
     ok: bool
     detail: str
+    optional: bool = False  # a missing optional part is shown, never counted as a failure
 
 
 _PACKAGES = (("bentoml", "bentoml"), ("sklearn", "scikit-learn"), ("papermill", "papermill"),
@@ -186,26 +187,38 @@ def _check_locust_cli() -> CheckLine:
     return CheckLine("locust command", True, f"`locust --version` runs ({out[0].split(' from ')[0] if out else 'ok'})")
 
 
-def machine_check(*, timeout_s: float = 180.0) -> list[CheckLine]:
-    """Is this machine ready for the workshop? One line per item; nothing needs a trained model.
+def machine_check(*, timeout_s: float = 180.0, bot: bool = True) -> list[CheckLine]:
+    """Is this machine ready for the workshop? One line per item, then the optional parts.
 
     Checks run in parallel threads (the slow ones are child processes) and never raise: a
-    failing item is a red line with the reason and the fix.
+    failing item is a red line with the reason and the fix. ``bot`` trains a small bot in a
+    throw-away home and asks it one question on loopback (about 15 s); optional system tools
+    (container proof, Prometheus, Chromium, HAProxy/Redis) come last and never fail the check.
     """
     from concurrent.futures import ThreadPoolExecutor
+
+    from botkit.teaching.workshop import readiness
+
+    def line(name: str, fn: Callable[[], tuple[bool, str]]) -> Callable[[], CheckLine]:
+        return lambda: CheckLine(name, *fn())
 
     pins = _lock_pins()
     jobs: list[Callable[[], CheckLine]] = [
         _check_python,
+        line("environment", readiness.check_venv),
         *(functools.partial(_check_package, m, d, pins) for m, d in _PACKAGES),
         functools.partial(_check_locust_import, pins),
+        line("kernel", readiness.check_kernel),
         _check_port,
         _check_store,
         functools.partial(_check_notebooks, timeout_s),
         _check_locust_cli,
     ]
-    names = ["python", *(m for m, _ in _PACKAGES), "locust", "free port", "model store", "notebooks",
-             "locust command"]
+    names = ["python", "environment", *(m for m, _ in _PACKAGES), "locust", "kernel", "free port", "model store",
+             "notebooks", "locust command"]
+    if bot:
+        jobs.append(line("bot on loopback", functools.partial(readiness.check_bot_answers, timeout_s)))
+        names.append("bot on loopback")
 
     def safe(i: int) -> CheckLine:
         try:
@@ -214,18 +227,31 @@ def machine_check(*, timeout_s: float = 180.0) -> list[CheckLine]:
             return CheckLine(names[i], False, f"the check itself failed: {_short(exc)}")
 
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="machine-check") as pool:
-        return list(pool.map(safe, range(len(jobs))))
+        lines = list(pool.map(safe, range(len(jobs))))
+    return lines + [CheckLine(name, ok, detail, optional=True) for name, ok, detail in readiness.optional_lines()]
 
 
 def format_lines(lines: Sequence[CheckLine], color: bool = False) -> str:
-    """``✔``/``✘`` lines (green/red when ``color``) and a one-line verdict at the end."""
-    green, red, reset = ("\033[32m", "\033[31m", "\033[0m") if color else ("", "", "")
-    width = max((len(ln.name) for ln in lines), default=0)
-    out = [f"{green}✔{reset} {ln.name:<{width}}  {ln.detail}" if ln.ok else
-           f"{red}✘{reset} {ln.name:<{width}}  {ln.detail}" for ln in lines]
-    bad = sum(not ln.ok for ln in lines)
-    out.append(f"{green}all {len(lines)} checks passed: ready for the workshop{reset}" if not bad else
-               f"{red}{bad} of {len(lines)} checks failed: fix the ✘ lines (workshops/README.md, "
-               f"'Common mistakes') before the workshop{reset}")
-    return "\n".join(out)
+    """``✔``/``✘`` lines (green/red when ``color``), ``○`` for a missing optional part, and a verdict."""
+    green, red, dim, reset = ("\033[32m", "\033[31m", "\033[2m", "\033[0m") if color else ("", "", "", "")
+    required = [ln for ln in lines if not ln.optional]
+    optional = [ln for ln in lines if ln.optional]
+    width = max((len(ln.name) for ln in required), default=0)
 
+    def mark(ln: CheckLine) -> str:
+        if ln.ok:
+            return f"{green}✔{reset}"
+        return f"{dim}○{reset}" if ln.optional else f"{red}✘{reset}"
+
+    out = [f"{mark(ln)} {ln.name:<{width}}  {ln.detail}" for ln in required]
+    if optional:
+        out.append("optional (never required; without them these parts show their committed outputs):")
+        width = max(len(ln.name) for ln in optional)
+        out += [f"{mark(ln)} {ln.name:<{width}}  {ln.detail}" for ln in optional]
+    bad = sum(not ln.ok for ln in required)
+    absent = sum(not ln.ok for ln in optional)
+    extra = f"; {absent} optional part{'s' if absent != 1 else ''} missing (○ lines)" if absent else ""
+    out.append(f"{green}all {len(required)} required checks passed: ready for the workshop{extra}{reset}" if not bad
+               else f"{red}{bad} of {len(required)} required checks failed: fix the ✘ lines (workshops/README.md, "
+                    f"'Common mistakes') before the workshop{reset}")
+    return "\n".join(out)
