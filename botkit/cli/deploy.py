@@ -17,7 +17,12 @@ def cmd_k8s(a: argparse.Namespace) -> int:
     ks = K8sSettings(image=a.image, replicas=a.replicas, cpu_request=a.cpu_request, cpu_limit=a.cpu_limit,
                      memory_request=a.memory_request, memory_limit=a.memory_limit, min_replicas=a.min_replicas,
                      max_replicas=a.max_replicas, target_cpu=a.target_cpu, service_monitor=a.service_monitor)
-    paths = write(ks, Path(a.out))
+    if a.canary:
+        from botkit.ops.k8s_canary import CanarySettings, write_canary
+
+        paths = write_canary(ks, CanarySettings(a.canary, a.stable_model, a.canary_weight), Path(a.out))
+    else:
+        paths = write(ks, Path(a.out))
     for p in paths:
         print(p)
     if a.validate:
@@ -73,6 +78,10 @@ def register(add: Registrar, sub: argparse._SubParsersAction) -> None:
     k.add_argument("--target-cpu", type=int, default=70, help="HPA target CPU utilisation in %%")
     k.add_argument("--service-monitor", action="store_true", help="also write a prometheus-operator ServiceMonitor")
     k.add_argument("--no-validate", dest="validate", action="store_false", help="skip kubernetes-validate")
+    k.add_argument("--canary", default=None, metavar="TAG",
+                   help="also render a canary Deployment serving TAG and its analysis ConfigMap")
+    k.add_argument("--canary-weight", type=int, default=10, help="percent of pods on the canary (default 10)")
+    k.add_argument("--stable-model", default="", help="model tag of the stable track (default: the image's)")
 
     cp = add("capacity", cmd_capacity, "replicas needed for a target load and p95 SLO (M/M/c, Erlang C)")
     cp.add_argument("--target-rps", type=float, required=True)
