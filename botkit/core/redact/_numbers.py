@@ -1,32 +1,29 @@
-"""PII redaction for user text, applied before anything is stored or logged.
+"""The number rules: IBANs (mod-97), payment cards (Luhn) and phone numbers (layout).
 
-Chat messages are the one input a bot cannot vet in advance: customers paste e-mail
-addresses, phone numbers, card numbers and IBANs into them. The service passes every message
-through :func:`redact` before it reaches the event log, a log line or a training set, so that
-nothing downstream has to be trusted with raw PII.
+They run on the skeleton (see ``_normalise``), in this order, and a later rule never claims
+characters an earlier one took:
 
-The rules run in this order, and a later rule never claims characters an earlier one took:
-
-1. ``<EMAIL>``: local part (plus-addressing included) ``@`` domain with subdomains and a
-   letters-only top-level domain.
-2. ``<IBAN>``: country code, two check digits and up to 30 letters/digits, optionally spaced
-   in groups of four; redacted only when the ISO 7064 mod-97 check passes. An IBAN-shaped
-   token that fails the check is left alone, and rule 4 does not look inside it.
-3. ``<CARD>``: 13-19 digits, contiguous or grouped by single spaces or dashes as cards are
-   printed (4-4-4-4, 4-6-5, ...); redacted only when the Luhn check passes. A failing number
-   in a card layout (4-4-4-4, 4-4-4-4-x, 4-6-4, 4-6-5) is left alone and rule 4 does not look
-   inside it either; a failing number in any other layout may still be a phone number.
-4. ``<PHONE>``: 7-15 digits (E.164 allows at most 15) that start like a phone number: ``+``
+1. ``<IBAN>``: country code, two check digits and the account part, written compact or in
+   groups separated by spaces or dashes (``DE89 3704 ...``, ``DE89-3704-...``, ``DE 89 ...``);
+   the length comes from the country's IBAN length where known; redacted only when the
+   ISO 7064 mod-97 check passes. An IBAN-shaped token that fails is left alone and rule 3 does
+   not look inside it.
+2. ``<CARD>``: 13-19 digits, contiguous or grouped by single spaces, dashes or dots; redacted
+   only when the Luhn check passes. Printed card layouts (4-4-4-4, 4-6-5, ...) are accepted
+   from any digit; any other grouping only when it starts like a card (2-6: Visa, Mastercard,
+   Amex, Discover, JCB, UnionPay, Maestro) and is not led by ``+`` or ``(`` like a phone. A
+   failing number in a card layout is shielded from rule 3.
+3. ``<PHONE>``: 7-15 digits (E.164 allows at most 15) that start like a phone number: ``+``
    and a country code, ``00``, a national trunk ``0`` (``030 12345678``, ``07700 900123``),
    an area code in parentheses, or the US 3-3-4 layout (``555-123-4567``). Groups may be
-   separated by one space, dot, dash or slash. Numbers with none of these starts (order
-   numbers, sizes, years, prices) and dates such as ``05.11.2026`` are not phones.
+   separated by one space, dot, dash or slash (spaces around a dash or slash allowed).
+   Numbers with none of these starts (order numbers, sizes, years, prices) and dates such as
+   ``05.11.2026`` are not phones.
 
 Cards and IBANs are validated because a checksum makes them certain; phones have no
 checksum, so the phone rule leans on layout and errs towards redacting a number that merely
 looks like a phone. Every pattern is precompiled and built from possessive or bounded
-quantifiers, so matching time is linear in the input and no message can trigger
-catastrophic backtracking.
+quantifiers, so matching time is linear in the input.
 """
 
 from __future__ import annotations
@@ -34,60 +31,52 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["Match", "find_pii", "iban_valid", "luhn_valid", "redact"]
+from botkit.core.redact._base import Match
+from botkit.core.redact._base import Spans as _Spans
+
+__all__ = ["find_cards", "find_ibans", "find_phones", "iban_valid", "luhn_valid"]
 
 
-@dataclass(frozen=True, slots=True)
-class Match:
-    """One piece of PII: ``text[start:end]`` is replaced by ``<kind>``.
-
-    ``kind`` is one of ``"EMAIL"``, ``"IBAN"``, ``"CARD"``, ``"PHONE"``.
-    """
-
-    kind: str
-    start: int
-    end: int
-
-
-_EMAIL: Final = re.compile(
-    r"(?<![\w.%+-])"  # the whole local part, never the tail of a longer word
-    r"[\w.%+-]++@"
-    r"(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+"  # domain labels, subdomains included
-    r"[^\W\d_]{2,63}"  # top-level domain: letters only
-    r"(?![\w-])"
-)
-# The local part just before an "@" (RFC 5321 caps it at 64 characters). Matching starts
-# there instead of scanning every word of the message for an e-mail address.
-_LOCAL_PART: Final = re.compile(r"[\w.%+-]{1,64}\Z")
-_LOCAL_MAX: Final = 64
-
-# Matches start at the two check digits, after checking the country code behind them: a
-# pattern that starts with a digit is skipped over ordinary words much faster. Letters are
-# accepted in either case because people type IBANs in lower case too.
+# Matches start at the two check digits, after checking the country code behind them (glued or
+# one space/dash away): a pattern that starts with a digit is skipped over ordinary words much
+# faster. Letters are accepted in either case because people type IBANs in lower case too.
 _IBAN: Final = re.compile(
-    r"[0-9]{2}(?<=[A-Za-z]{2}[0-9]{2})(?<![A-Za-z0-9][A-Za-z]{2}[0-9]{2})"
-    r"(?:[ ]?[A-Za-z0-9]{4}){2,7}(?:[ ]?[A-Za-z0-9]{1,3})?(?![A-Za-z0-9])"
+    r"[0-9]{2}(?:(?<=[A-Za-z]{2}[0-9]{2})(?<![A-Za-z0-9][A-Za-z]{2}[0-9]{2})"
+    r"|(?<=[A-Z]{2}[ \-][0-9]{2})(?<![A-Za-z0-9][A-Z]{2}[ \-][0-9]{2}))"  # "DE 89 ...": capitals only
+    r"(?:[ \-]?[A-Za-z0-9]){10,30}"
 )
 _IBAN_COMPACT: Final = re.compile(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}")
-# Every real BBAN holds at least this many digits; it keeps words such as "ab12 this that" out.
+_NO_DIGITS: Final = str.maketrans("", "", "0123456789")
+_IBAN_SEPARATORS: Final = str.maketrans("", "", " -")
+# ISO 13616 lengths (SWIFT IBAN registry) of the countries botkit's users are likely to paste.
+_IBAN_LENGTH: Final = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BR": 29,
+    "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28, "EE": 20, "ES": 24, "FI": 18,
+    "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28,
+    "IE": 22, "IL": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LI": 21, "LT": 20,
+    "LU": 20, "LV": 21, "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MR": 27, "MT": 31, "MU": 30, "NL": 18,
+    "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24, "SE": 24,
+    "SI": 19, "SK": 24, "SM": 27, "TN": 24, "TR": 26, "UA": 29, "VG": 24, "XK": 20,
+}
 _IBAN_MIN_BBAN_DIGITS: Final = 8
 
-# Maximal runs of digits joined by single spaces or dashes: where card numbers live.
+# Maximal runs of digits joined by a space, or a dash, dot or slash (spaces around it allowed): where card
+# numbers live.
 # A match always starts a digit run: scanning resumes after a chain, where no digit follows.
-_CARD_CHAIN: Final = re.compile(r"[0-9]++(?:[ \-][0-9]++)*+")
+_CARD_CHAIN: Final = re.compile(r"[0-9]++(?:(?:[ ]?[\-./][ ]?|[ ])[0-9]++)*+")
+_CARD_STARTS: Final = "23456"  # first digit of every card brand's IIN range
 _CARD_MIN_DIGITS: Final = 13
 _CARD_MAX_DIGITS: Final = 19
 
-# Digit groups a phone number may be written in: one space, dot, dash or slash between
+# Digit groups a phone number may be written in: one space, dot, dash or slash (with spaces) between
 # groups, or parentheses around an area code or a "(0)" trunk. Never glued to a word, an order
 # "#", a currency sign or the decimals of another number.
 _PHONE_CHAIN: Final = re.compile(
     r"[+(0-9](?<![\w#+@€$£¥][+(0-9])(?<![0-9][.,][+(0-9])"  # first character, then what precedes it
     r"[0-9]*+(?<![+(])"  # at least one digit, also after a "+" or "("
-    r"(?:(?:[ .\-/]|\)[ .\-]?|[ ]?\()[0-9]++)*+"
+    r"(?:(?:[ ]?[.\-/][ ]?|[ ]|\)[ .\-]?|[ ]?\()[0-9]++)*+"
 )
 _PHONE_MIN_DIGITS: Final = 7
 _PHONE_MAX_DIGITS: Final = 15
@@ -100,16 +89,17 @@ _DATE: Final = re.compile(
 
 _ANY_DIGIT: Final = re.compile(r"[0-9]")
 _DIGIT_RUN: Final = re.compile(r"[0-9]+")
+_CARD_SEPARATORS: Final = str.maketrans("", "", " -./")
 _DOUBLED: Final = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)  # Luhn: 2*d, minus 9 when that exceeds 9
 
 
 def luhn_valid(digits: str) -> bool:
-    """True when the Luhn checksum of a card number passes; spaces and dashes are ignored.
+    """True when the Luhn checksum of a card number passes; spaces, dashes, dots and slashes are ignored.
 
     Every payment card number ends in a Luhn check digit, so a number that fails is not a card
     and is not redacted as one.
     """
-    compact = digits.replace(" ", "").replace("-", "")
+    compact = digits.translate(_CARD_SEPARATORS)
     if not (compact.isascii() and compact.isdigit()):
         return False
     reverse = compact[::-1]
@@ -118,62 +108,58 @@ def luhn_valid(digits: str) -> bool:
 
 
 def iban_valid(s: str) -> bool:
-    """True when ``s`` (spaces and letter case ignored) passes the ISO 13616 / ISO 7064 mod-97 check.
+    """True when ``s`` (spaces, dashes and letter case ignored) passes the ISO 13616 / ISO 7064 mod-97 check.
 
     The check catches every single-character typo, so a token that fails is not an IBAN.
     Check digits outside 02-98 are rejected as the standard requires.
     """
-    compact = s.replace(" ", "").upper()
+    compact = s.translate(_IBAN_SEPARATORS).upper()
     if not _IBAN_COMPACT.fullmatch(compact) or not 2 <= int(compact[2:4]) <= 98:
         return False
     rearranged = compact[4:] + compact[:4]
     return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
 
 
-class _Spans:
-    """Claimed character ranges, merged, answering "does [start, end) touch any?" in O(log n)."""
-
-    __slots__ = ("_ends", "_starts")
-
-    def __init__(self, spans: Iterable[tuple[int, int]]) -> None:
-        merged: list[list[int]] = []
-        for start, end in sorted(spans):
-            if merged and start < merged[-1][1]:
-                merged[-1][1] = max(merged[-1][1], end)
-            else:
-                merged.append([start, end])
-        self._starts = [start for start, _ in merged]
-        self._ends = [end for _, end in merged]
-
-    def overlaps(self, start: int, end: int) -> bool:
-        k = bisect.bisect_left(self._starts, end)
-        return k > 0 and self._ends[k - 1] > start
-
-
 def _runs(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return [(m.start(), m.end()) for m in _DIGIT_RUN.finditer(text, start, end)]
 
 
-def _find_ibans(text: str, claimed: _Spans) -> tuple[list[Match], list[tuple[int, int]]]:
+def _iban_ends(candidate: str) -> list[int]:
+    """Where the IBAN in ``candidate`` (country code first) may end, most likely first.
+
+    With a known country the end is where its length is reached; otherwise each position
+    before a separator, longest first (the pattern cannot tell "... 7034 THEN" from more IBAN).
+    """
+    wanted = _IBAN_LENGTH.get(candidate[:2].upper())
+    if wanted is not None:
+        seen = 0
+        for k, ch in enumerate(candidate):
+            seen += ch.isalnum()
+            if seen == wanted:
+                return [k + 1]
+        return []
+    return [len(candidate), *(k for k in range(len(candidate) - 1, 4, -1) if candidate[k] in " -")]
+
+
+def find_ibans(text: str, claimed: _Spans) -> tuple[list[Match], list[tuple[int, int]]]:
     """IBANs, plus the IBAN-shaped tokens that failed the check (shielded from the phone rule)."""
     found: list[Match] = []
     shields: list[tuple[int, int]] = []
     for m in _IBAN.finditer(text):
-        start = m.start() - 2  # the country code in front of the check digits
-        candidate = text[start : m.end()]
-        if claimed.overlaps(start, m.end()):
+        start = m.start() - (3 if text[m.start() - 1] in " -" else 2)  # the country code in front
+        candidate = text[start : m.end()].rstrip(" -")
+        end_max = start + len(candidate)
+        if claimed.overlaps(start, end_max):
             continue
-        if sum(ch.isdigit() for ch in candidate[4:]) < _IBAN_MIN_BBAN_DIGITS:
+        bban = candidate[4:]
+        if len(bban) - len(bban.translate(_NO_DIGITS)) < _IBAN_MIN_BBAN_DIGITS:
             continue
-        # The pattern cannot know where the IBAN stops when a four-letter word follows it
-        # ("... 7034 THEN"), so also try each shorter prefix that ends before a space.
-        ends = [len(candidate), *(k for k in range(len(candidate) - 1, 4, -1) if candidate[k] == " ")]
-        for end in ends:
+        for end in _iban_ends(candidate):
             if iban_valid(candidate[:end]):
                 found.append(Match("IBAN", start, start + end))
                 break
         else:
-            shields.append((start, m.end()))
+            shields.append((start, end_max))
     return found, shields
 
 
@@ -205,7 +191,27 @@ def _card_layout(sizes: list[int]) -> bool:
     return sizes[:4] == [4, 4, 4, 4] and (len(sizes) == 4 or (len(sizes) == 5 and sizes[4] <= 3))
 
 
-def _find_cards(text: str, claimed: _Spans) -> tuple[list[Match], list[tuple[int, int]]]:
+def _loose_windows(text: str, runs: list[tuple[int, int]], i: int) -> list[int]:
+    """Last-run indexes j such that runs[i..j] holds 13-19 digits and starts like a card, longest first.
+
+    Catches cards typed in odd groups (``4111 11 1111 111 111``, one digit at a time) that are
+    in no printed layout; a ``+`` or ``(`` in front, or a leading ``0``/``1``, marks a phone.
+    """
+    begin = runs[i][0]
+    if text[begin] not in _CARD_STARTS or (begin > 0 and text[begin - 1] in "+("):
+        return []
+    windows: list[int] = []
+    total = 0
+    for j in range(i, len(runs)):
+        total += runs[j][1] - runs[j][0]
+        if total > _CARD_MAX_DIGITS:
+            break
+        if total >= _CARD_MIN_DIGITS:
+            windows.append(j)
+    return windows[::-1]
+
+
+def find_cards(text: str, claimed: _Spans) -> tuple[list[Match], list[tuple[int, int]]]:
     """Luhn-valid cards, plus card-laid-out numbers that failed (shielded from the phone rule)."""
     found: list[Match] = []
     shields: list[tuple[int, int]] = []
@@ -216,11 +222,12 @@ def _find_cards(text: str, claimed: _Spans) -> tuple[list[Match], list[tuple[int
         i = 0
         while i < len(runs):
             windows = _card_windows(runs, i)
+            loose = [j for j in _loose_windows(text, runs, i) if j not in windows]
             start = runs[i][0]
             hit = next(
                 (
                     j
-                    for j in windows
+                    for j in (*windows, *loose)
                     if not claimed.overlaps(start, runs[j][1]) and luhn_valid(text[start : runs[j][1]])
                 ),
                 None,
@@ -250,7 +257,7 @@ def _is_phone(candidate: str, digits: int) -> bool:
     return _NANP.fullmatch(candidate) is not None
 
 
-def _find_phones(text: str, blocked: _Spans) -> list[Match]:
+def find_phones(text: str, blocked: _Spans) -> list[Match]:
     """Leftmost-longest phone numbers among the digit groups of each phone-like chain."""
     found: list[Match] = []
     for chain in _PHONE_CHAIN.finditer(text):
@@ -288,55 +295,3 @@ def _find_phones(text: str, blocked: _Spans) -> list[Match]:
             found.append(Match("PHONE", start, runs[hit][1]))
             i = hit + 1
     return found
-
-
-def _find_emails(text: str) -> list[Match]:
-    """E-mail addresses, looked for only around each "@" rather than at every word."""
-    found: list[Match] = []
-    at = text.find("@")
-    while at != -1:
-        local = _LOCAL_PART.search(text, max(0, at - _LOCAL_MAX), at)
-        m = _EMAIL.match(text, local.start()) if local else None
-        if m:
-            found.append(Match("EMAIL", m.start(), m.end()))
-            at = text.find("@", m.end())
-        else:
-            at = text.find("@", at + 1)
-    return found
-
-
-def find_pii(text: str) -> list[Match]:
-    """Every piece of PII in ``text``, sorted by position and never overlapping.
-
-    Exposed separately from :func:`redact` so callers can count or audit what was found
-    without keeping the raw values.
-    """
-    emails = _find_emails(text)
-    if not _ANY_DIGIT.search(text):
-        return emails
-    ibans, iban_shields = _find_ibans(text, _Spans((m.start, m.end) for m in emails))
-    claimed = [(m.start, m.end) for m in (*emails, *ibans)]
-    cards, card_shields = _find_cards(text, _Spans(claimed))
-    claimed += [(m.start, m.end) for m in cards]
-    phones = _find_phones(text, _Spans([*claimed, *iban_shields, *card_shields]))
-    return sorted([*emails, *ibans, *cards, *phones], key=lambda m: m.start)
-
-
-def redact(text: str) -> str:
-    """``text`` with every piece of PII replaced by ``<EMAIL>``, ``<IBAN>``, ``<CARD>`` or ``<PHONE>``.
-
-    Runs until nothing more is found, so ``redact(redact(x)) == redact(x)`` holds by
-    construction: a replacement can change the neighbourhood of a number that was shielded
-    before. It terminates because every match holds a digit or an ``@`` and no placeholder does.
-    """
-    matches = find_pii(text)
-    while matches:
-        parts: list[str] = []
-        pos = 0
-        for m in matches:
-            parts += (text[pos : m.start], f"<{m.kind}>")
-            pos = m.end
-        parts.append(text[pos:])
-        text = "".join(parts)
-        matches = find_pii(text)
-    return text
