@@ -82,8 +82,8 @@ lab: $(STAMP) ## JupyterLab on the notebooks, bound to 127.0.0.1 (token printed)
 notebooks: $(STAMP) ## re-execute the notebooks with papermill and store them executed
 	@$(BOTKIT) notebooks run notebooks --in-place --out reports/notebooks
 
-bench: $(STAMP) ## the scaling benchmark (reports/bench/)
-	@$(PY) -m botkit.ops.bench
+bench: $(STAMP) ## botkit against its peers, same model and load; renders loadtests/RESULTS.md (BENCH_ARGS=--help)
+	@$(BOTKIT) bench run $(BENCH_ARGS)
 
 container: $(STAMP) sysdeps ## build the bento's image locally with buildah and prove it answers
 	@$(BOTKIT) models show >/dev/null 2>&1 || $(BOTKIT) train --stage production

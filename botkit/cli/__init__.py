@@ -8,18 +8,17 @@ this package registers its subcommands on the single parser built here.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Sequence
 
 from botkit import __version__
-from botkit.cli import bench, deploy, models, monitor, serving, teaching
+from botkit.cli import api, bench, cluster, deploy, models, monitor, releases, serving, teaching
 from botkit.cli._common import EXIT_USAGE, CommandError
 
 __all__ = ["build_parser", "main"]
 
 # Order of the help text: the model's life, serving it, watching it, deploying it, teaching it.
-MODULES = (models, serving, bench, monitor, deploy, teaching)
+MODULES = (models, serving, api, bench, monitor, deploy, cluster, releases, teaching)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,7 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("botkit: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # a bug, not a user error: still one line, the traceback on request
-        if os.environ.get("BOTKIT_DEBUG"):
+        from botkit.core.config import settings
+
+        if settings.from_env().debug:
             raise
         print(f"botkit: internal error: {type(exc).__name__}: {exc} (BOTKIT_DEBUG=1 shows the traceback)",
               file=sys.stderr)

@@ -55,13 +55,10 @@ def cmd_serve(a: argparse.Namespace) -> int:
     server.start()
     print(f"serving {tag} at {server.url}  (docs: {server.url}/  metrics: {server.url}/metrics)")
     print(f"log: {server.log_path}; Ctrl-C to stop", flush=True)
-    try:
-        code = server.proc.wait()
+    code = server.run_until_signal()  # SIGTERM/SIGINT: the whole tree stops, workers included
+    if code is not None:
         raise CommandError(f"the server stopped by itself (exit code {code}); see {server.log_path}")
-    except KeyboardInterrupt:
-        print("\nstopping ...", file=sys.stderr)
-        server.stop()
-        print("stopped", file=sys.stderr)
+    print("stopped", file=sys.stderr)
     return 0
 
 

@@ -1,38 +1,40 @@
 """Settings and defaults for botkit, in one place.
 
 Every tunable the library, the service, the CLI and the notebooks use lives here, read
-once from the environment (``BOTKIT_*`` variables) so that a notebook, ``make run`` and a
-container all agree. Importing this module also pins BentoML's home and switches off its
-usage tracking *before* BentoML is imported anywhere else in the process.
+once from the environment (``BOTKIT_*`` variables, pydantic-settings) so that a notebook,
+``make run`` and a container all agree; a bad value (``BOTKIT_PORT=abc``) fails at start with
+the variable's name. Importing this module changes nothing: BentoML's home and its usage
+tracking are set by :func:`configure_bentoml`, which every module calls before it imports
+BentoML, and child processes get them from :meth:`Settings.env`.
 """
 
 from __future__ import annotations
 
+import getpass
 import os
-from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-__all__ = ["BUNDLED_DATA", "PACKAGE_DIR", "Settings", "settings"]
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["BUNDLED_DATA", "PACKAGE_DIR", "Settings", "configure_bentoml", "settings"]
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the botkit package
 BUNDLED_DATA = PACKAGE_DIR / "data" / "shopbot"
 
 
-def _home() -> Path:
-    return Path(os.environ.get("BOTKIT_HOME", ".botkit")).expanduser().resolve()
+class Settings(BaseSettings):
+    """What a deployment may change; everything else is a constant in its module.
 
+    Each field ``name`` is read from ``BOTKIT_NAME`` (a few also from an older or a
+    tool's own name: ``LOADTEST_SLO``, ``BENTOML_HOME``); frozen, so one process sees one set.
+    """
 
-# BentoML reads these when it is imported: set them first, never override the user's.
-os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
-os.environ.setdefault("BENTOML_HOME", str(_home() / "bentoml"))
+    model_config = SettingsConfigDict(env_prefix="BOTKIT_", frozen=True, extra="ignore", populate_by_name=True,
+                                      validate_default=True, protected_namespaces=())
 
-
-@dataclass(frozen=True)
-class Settings:
-    """What a deployment may change; everything else is a constant in its module."""
-
-    home: Path = field(default_factory=_home)
+    home: Path = Path(".botkit")  # resolved to an absolute path
     model_name: str = "shopbot"
     model_tag: str = ""  # empty: the newest production model, else the newest
     seed: int = 42
@@ -42,7 +44,6 @@ class Settings:
     workers: int = 2
     batching: bool = True
     max_batch_size: int = 64
-    max_latency_ms: int = 2000
     access_log: bool = False
     # OpenTelemetry spans cost about a quarter of the server's CPU per request (profiled); off
     # unless you export traces somewhere.
@@ -57,12 +58,63 @@ class Settings:
     # Events.
     events_backend: str = "sqlite"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # A 200 means "stored": handlers wait for the writer's group commit (False: "queued", as before).
+    events_durable: bool = True
+    events_ack_timeout_s: float = 0.5  # longest a request waits for its commit, then 503 + Retry-After
+    events_commit_interval_s: float = 0.002  # group commit: linger this long to gather a batch
+    events_max_queue: int = 100_000  # events waiting for the store; beyond it new events are refused
+    events_flush_bound_s: float = 10.0  # shutdown waits at most this long to write what is queued
+    redis_connect_timeout_s: float = 0.5
+    redis_socket_timeout_s: float = 0.5  # a hung Redis fails a call after this, never blocks a thread forever
+    redis_retries: int = 2  # client-level retries of one call on connection errors (with backoff)
+    redis_stream_maxlen: int = 1_000_000  # oldest events trimmed beyond this (bounded memory)
+    redis_maxmemory_mb: int = 256  # `botkit cluster`'s Redis: writes fail (never evict) beyond it
+    # `botkit cluster`: replicas behind HAProxy, and workers per replica (2 cores: 1 each).
+    cluster_replicas: int = 3
+    cluster_workers: int = 1
     # Where reports go.
     reports_dir: Path = Path("reports")
 
+    # Configuration read by single modules (each was an os.environ read of its own before).
+    debug: bool = False  # the CLI shows tracebacks of internal errors
+    fault_injection: bool = False  # the service honours the X-Botkit-Delay-Ms header (fault drills only)
+    user: str = ""  # who runs governance commands (audit log), when --who is not given; else the OS user
+    owner: str = ""  # the owner recorded in model metadata; else the OS user
+    container_cache: Path | None = None  # the container proof's cache (default: <home>/container)
+    container_storage: str = ""  # force buildah's storage driver: "overlay" or "vfs" (default: try both)
+    nb_home: Path | None = None  # parent of the notebooks' private homes (default: <tmp>/botkit-nb)
+    loadtest_slo: Path | None = Field(default=None, validation_alias=AliasChoices("BOTKIT_LOADTEST_SLO",
+                                                                                 "LOADTEST_SLO", "loadtest_slo"))
+    # BentoML's model store: BENTOML_HOME when the user set it, else <home>/bentoml.
+    bentoml_home_override: Path | None = Field(default=None, validation_alias=AliasChoices(
+        "BENTOML_HOME", "bentoml_home_override"), exclude=True)
+
+    @field_validator("home", "container_cache", "nb_home", "bentoml_home_override")
+    @classmethod
+    def _absolute(cls, v: Path | None) -> Path | None:
+        return None if v is None else Path(v).expanduser().resolve()
+
+    @field_validator("container_storage")
+    @classmethod
+    def _driver(cls, v: str) -> str:
+        v = v.strip().lower()
+        if v not in ("", "overlay", "vfs"):
+            raise ValueError(f"must be 'overlay' or 'vfs', got {v!r}")
+        return v
+
     @property
     def bentoml_home(self) -> Path:
-        return Path(os.environ["BENTOML_HOME"])
+        return self.bentoml_home_override or self.home / "bentoml"
+
+    @property
+    def os_user(self) -> str:
+        """``user`` when set, else the login name (``uid:N`` for a container user without a passwd entry)."""
+        if self.user.strip():
+            return self.user.strip()
+        try:
+            return getpass.getuser()
+        except (KeyError, OSError):
+            return f"uid:{os.getuid()}"
 
     @property
     def events_path(self) -> Path:
@@ -89,35 +141,32 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        """Build settings from ``BOTKIT_<FIELD>`` environment variables over the defaults."""
-        base = cls()
-        changes: dict[str, object] = {}
-        for f in fields(cls):
-            raw = os.environ.get(f"BOTKIT_{f.name.upper()}")
-            if raw is None or f.name == "home":
-                continue
-            current = getattr(base, f.name)
-            if isinstance(current, bool):
-                changes[f.name] = raw.strip().lower() in {"1", "true", "yes", "on"}
-            elif isinstance(current, float):
-                changes[f.name] = float(raw)
-            elif isinstance(current, int):
-                changes[f.name] = int(raw)
-            elif isinstance(current, Path):
-                changes[f.name] = Path(raw)
-            else:
-                changes[f.name] = raw
-        return replace(base, **changes)
+        """Build settings from ``BOTKIT_<FIELD>`` environment variables over the defaults (read now)."""
+        return cls()
 
     def env(self) -> dict[str, str]:
         """The environment a child process (server, Locust, notebook) needs to see the same settings."""
         out = {"BOTKIT_HOME": str(self.home), "BENTOML_HOME": str(self.bentoml_home),
                "BENTOML_DO_NOT_TRACK": "true"}
-        for f in fields(self):
-            if f.name != "home":
-                value = getattr(self, f.name)
-                out[f"BOTKIT_{f.name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name in ("home", "bentoml_home_override") or value is None:
+                continue
+            out[f"BOTKIT_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
         return out
+
+
+def configure_bentoml(s: Settings | None = None) -> None:
+    """Point BentoML at botkit's model store and switch its usage tracking off; call before ``import bentoml``.
+
+    BentoML reads both from the environment when it is first imported, so this sets them in
+    this process (never overriding a BENTOML_HOME the user chose: ``bentoml_home`` is that
+    one when set). Calling it again is harmless. Under ``bentoml serve`` BentoML is imported
+    first, from the environment its parent passed (:meth:`Settings.env`), which says the same.
+    """
+    s = s or settings
+    os.environ["BENTOML_HOME"] = str(s.bentoml_home)
+    os.environ["BENTOML_DO_NOT_TRACK"] = "true"
 
 
 settings = Settings.from_env()

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -24,11 +25,44 @@ from pathlib import Path
 
 from botkit.core.config import settings
 
-__all__ = ["Server", "ServerError", "free_port", "post_json", "wait_all_workers", "wait_ready"]
+__all__ = ["Server", "ServerError", "die_with_parent", "free_port", "post_json", "wait_all_workers", "wait_ready"]
 
 
 class ServerError(RuntimeError):
     """The server did not come up; the message carries the tail of its log."""
+
+
+def die_with_parent(sig: int = signal.SIGTERM) -> bool:
+    """Ask Linux to send ``sig`` to this process when its parent dies (``PR_SET_PDEATHSIG``).
+
+    BentoML's workers run in sessions of their own, so killing the arbiter's process group
+    (``kill -9`` of a replica, a crashed ``botkit serve``) used to leave them serving on the
+    inherited socket. Each worker calls this at import: SIGTERM lets it flush its events. Only
+    for processes whose parent never ends a thread that started them (BentoML's arbiter).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        ok = libc.prctl(1, int(sig), 0, 0, 0) == 0  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return False
+    if ok and os.getppid() == 1:  # the parent died before prctl: nobody will tell us
+        os.kill(os.getpid(), sig)
+    return ok
+
+
+def _tree(pid: int) -> list:
+    """The process and every descendant, including BentoML workers in sessions of their own."""
+    try:
+        import psutil
+
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except Exception:
+        return []
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -188,6 +222,7 @@ class Server:
         proc, self.proc = self.proc, None
         if proc is None:
             return None
+        tree = _tree(proc.pid) if proc.poll() is None else []
         if proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -197,9 +232,41 @@ class Server:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(5)
+        for child in tree[1:]:  # workers live in sessions of their own: make sure none outlives the arbiter
+            with contextlib.suppress(Exception):
+                child.wait(2)
+            with contextlib.suppress(Exception):
+                child.kill()
         with contextlib.suppress(ValueError):
             atexit.unregister(self.stop)
         return proc.returncode
+
+    def run_until_signal(self) -> int | None:
+        """Start (if needed) and block until the server exits or SIGTERM/SIGINT arrives, then stop
+        the whole tree; returns the server's exit code when it stopped by itself, else None.
+
+        SIGINT is handled explicitly: a shell's background job would otherwise ignore it.
+        """
+        stopping = threading.Event()
+
+        def _on_signal(signum: int, frame: object) -> None:
+            stopping.set()
+
+        previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            if self.proc is None:
+                self.start()
+            while not stopping.is_set():
+                code = self.proc.poll()
+                if code is not None:
+                    self.stop()
+                    return code
+                stopping.wait(0.2)
+            return None
+        finally:
+            self.stop()
+            for s, handler in previous.items():
+                signal.signal(s, handler)
 
     def __enter__(self) -> Server:
         return self.start() if self.proc is None else self
