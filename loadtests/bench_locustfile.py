@@ -14,6 +14,8 @@ from locust import FastHttpUser, constant, task
 _FILE = Path(os.environ.get("BENCH_MESSAGES", Path(__file__).with_name("bench_messages.json")))
 MESSAGES = json.loads(_FILE.read_text()) if _FILE.exists() else ["where is my order", "hello"]
 _cycle = itertools.cycle(MESSAGES)
+# BentoML's batchable APIs take a list: {"message": ["text"]}; every other peer takes {"message": "text"}.
+_AS_LIST = os.environ.get("BENCH_BODY", "object") == "list"
 
 
 class ChatUser(FastHttpUser):
@@ -21,7 +23,7 @@ class ChatUser(FastHttpUser):
 
     @task
     def chat(self) -> None:
-        with self.client.post("/chat", json={"message": next(_cycle)}, name="/chat",
+        with self.client.post("/chat", json={"message": [next(_cycle)] if _AS_LIST else next(_cycle)}, name="/chat",
                               catch_response=True) as resp:
             if resp.status_code != 200:
                 resp.failure(f"HTTP {resp.status_code}: {resp.text[:80]}")

@@ -1,8 +1,9 @@
-"""The service a user would write without botkit: FastAPI, one uvicorn worker, a plain ``def``.
+"""The service a user would write without botkit: FastAPI on uvicorn, a plain ``def``.
 
-It is the baseline of ``make bench``: same model, same request and response shape as
-``/chat``, none of the serving work (no batching, no events, no metrics, no validation limits).
-Run: ``uvicorn botkit.ops.naive:app --factory --host 127.0.0.1 --port 8000``.
+It is the baseline of ``make bench`` (with 1 worker, and with as many workers as botkit's default
+for the same-cores ratio): same model, same request and response shape as ``/chat``, none of
+the serving work (no batching, no events, no metrics, no validation limits).
+Run: ``uvicorn botkit.ops.naive:app --factory --host 127.0.0.1 --port 8000 [--workers 2]``.
 """
 
 from __future__ import annotations
