@@ -79,3 +79,38 @@ def test_no_planted_value_survives_redaction_in_any_layout() -> None:
             if value in out:
                 leaks.append((kind, row["text"], out))
     assert not leaks
+
+
+def test_redact_is_idempotent_on_the_whole_corpus() -> None:
+    for row in CORPUS:
+        once = redact(row["text"])
+        assert redact(once) == once, row["text"]
+
+
+def test_complete_dates_side_by_side_are_not_a_phone_number() -> None:
+    assert redact("delivery 12/03/2026 10/11/2026") == "delivery 12/03/2026 10/11/2026"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a (at) " * 1_500,
+        "x at y dot " * 1_000,
+        "DOB " * 2_500,
+        "Hauptstraße 1 " * 700,
+        "my name is " * 900,
+        "cvc exp 12/" * 900,
+        "\u200b4" * 5_000,
+        "4 " * 5_000,
+        "Kind regards, Jane " * 500,
+        "１２３４ " * 2_000,
+    ],
+    ids=["spelled-at", "at-dot", "dob", "streets", "names", "card-extras", "zero-width-digits", "digit-pairs",
+         "regards", "full-width"],
+)
+def test_hostile_10000_character_input_to_the_word_rules_finishes_quickly(text: str) -> None:
+    import time
+
+    started = time.perf_counter()
+    redact(text)
+    assert time.perf_counter() - started < 0.5

@@ -258,8 +258,12 @@ def _is_phone(candidate: str, digits: int) -> bool:
 
 
 def find_phones(text: str, blocked: _Spans) -> list[Match]:
-    """Leftmost-longest phone numbers among the digit groups of each phone-like chain."""
+    """Leftmost-longest phone numbers among the digit groups of each phone-like chain.
+
+    Complete dates are shielded: "12/03/2026 10/11/2026" holds no phone number.
+    """
     found: list[Match] = []
+    dates = _Spans(m.span() for m in _DATE.finditer(text)) if "/" in text or "." in text or "-" in text else None
     for chain in _PHONE_CHAIN.finditer(text):
         if chain.end() - chain.start() < _PHONE_MIN_DIGITS:
             continue
@@ -286,6 +290,7 @@ def find_phones(text: str, blocked: _Spans) -> list[Match]:
                     for j in ends
                     if _is_phone(text[start : runs[j][1]], seen[j + 1] - seen[i])
                     and not blocked.overlaps(start, runs[j][1])
+                    and not (dates and dates.overlaps(start, runs[j][1]))
                 ),
                 None,
             )
