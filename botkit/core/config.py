@@ -28,7 +28,8 @@ class Settings(BaseSettings):
     """What a deployment may change; everything else is a constant in its module.
 
     Each field ``name`` is read from ``BOTKIT_NAME`` (a few also from an older or a
-    tool's own name: ``LOADTEST_SLO``, ``BENTOML_HOME``); frozen, so one process sees one set.
+    tool's own name: ``LOADTEST_SLO``); frozen, so one process sees one set. ``bentoml_home``
+    follows ``BENTOML_HOME`` live, as BentoML itself does.
     """
 
     model_config = SettingsConfigDict(env_prefix="BOTKIT_", frozen=True, extra="ignore", populate_by_name=True,
@@ -44,6 +45,10 @@ class Settings(BaseSettings):
     workers: int = 2
     batching: bool = True
     max_batch_size: int = 64
+    # Full garbage collections were the p99 (botkit/serving/gctune.py): freeze what is alive after the
+    # model loads, and collect generation 0 less often (0 keeps Python's default of 700).
+    gc_freeze: bool = True
+    gc_gen0_threshold: int = 0
     access_log: bool = False
     # OpenTelemetry spans cost about a quarter of the server's CPU per request (profiled); off
     # unless you export traces somewhere.
@@ -85,11 +90,8 @@ class Settings(BaseSettings):
     nb_home: Path | None = None  # parent of the notebooks' private homes (default: <tmp>/botkit-nb)
     loadtest_slo: Path | None = Field(default=None, validation_alias=AliasChoices("BOTKIT_LOADTEST_SLO",
                                                                                  "LOADTEST_SLO", "loadtest_slo"))
-    # BentoML's model store: BENTOML_HOME when the user set it, else <home>/bentoml.
-    bentoml_home_override: Path | None = Field(default=None, validation_alias=AliasChoices(
-        "BENTOML_HOME", "bentoml_home_override"), exclude=True)
 
-    @field_validator("home", "container_cache", "nb_home", "bentoml_home_override")
+    @field_validator("home", "container_cache", "nb_home")
     @classmethod
     def _absolute(cls, v: Path | None) -> Path | None:
         return None if v is None else Path(v).expanduser().resolve()
@@ -104,7 +106,9 @@ class Settings(BaseSettings):
 
     @property
     def bentoml_home(self) -> Path:
-        return self.bentoml_home_override or self.home / "bentoml"
+        """BentoML's model store: ``BENTOML_HOME`` when set (BentoML reads that one), else ``<home>/bentoml``."""
+        raw = os.environ.get("BENTOML_HOME")
+        return Path(raw).expanduser().resolve() if raw else self.home / "bentoml"
 
     @property
     def os_user(self) -> str:
@@ -150,7 +154,7 @@ class Settings(BaseSettings):
                "BENTOML_DO_NOT_TRACK": "true"}
         for name in type(self).model_fields:
             value = getattr(self, name)
-            if name in ("home", "bentoml_home_override") or value is None:
+            if name == "home" or value is None:
                 continue
             out[f"BOTKIT_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
         return out
@@ -160,12 +164,12 @@ def configure_bentoml(s: Settings | None = None) -> None:
     """Point BentoML at botkit's model store and switch its usage tracking off; call before ``import bentoml``.
 
     BentoML reads both from the environment when it is first imported, so this sets them in
-    this process (never overriding a BENTOML_HOME the user chose: ``bentoml_home`` is that
-    one when set). Calling it again is harmless. Under ``bentoml serve`` BentoML is imported
-    first, from the environment its parent passed (:meth:`Settings.env`), which says the same.
+    this process, never overriding a BENTOML_HOME the user (or a test) chose. Calling it again
+    is harmless. Under ``bentoml serve`` BentoML is imported first, from the environment its
+    parent passed (:meth:`Settings.env`), which says the same.
     """
     s = s or settings
-    os.environ["BENTOML_HOME"] = str(s.bentoml_home)
+    os.environ.setdefault("BENTOML_HOME", str(s.bentoml_home))
     os.environ["BENTOML_DO_NOT_TRACK"] = "true"
 
 

@@ -17,8 +17,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import botkit.core.config  # noqa: F401  (sets BENTOML_HOME and tracking off before bentoml loads)
 from botkit import __version__
+from botkit.core.config import configure_bentoml, settings
 from botkit.core.data import Dataset
 from botkit.core.model import IntentModel, TrainParams
 
@@ -55,6 +55,7 @@ class LoadedModel:
 
 
 def _bentoml():
+    configure_bentoml()  # the store is <BOTKIT_HOME>/bentoml and tracking is off before BentoML reads them
     import bentoml
 
     return bentoml
@@ -97,7 +98,7 @@ def save_model(model: IntentModel, ds: Dataset, metrics: dict, *, name: str = "s
         "metrics": headline,
         "latency": metrics.get("latency", {}),
         "parent": parent or "",
-        "owner": os.environ.get("BOTKIT_OWNER", os.environ.get("USER", "unknown")),
+        "owner": settings.owner or settings.os_user,
     }
     bento = _bentoml()
     with bento.models.create(name, labels={"stage": stage, "bot": ds.name}, metadata=metadata) as ref:
@@ -136,7 +137,7 @@ def resolve_tag(tag: str | None = None, name: str = "shopbot") -> str:
             raise RegistryError(f"unknown model {tag!r} (see `botkit models list`)") from None
     models = _all(name)
     if not models:
-        raise RegistryError(f"no model named {name!r} in the store {os.environ['BENTOML_HOME']}: "
+        raise RegistryError(f"no model named {name!r} in the store {settings.bentoml_home}: "
                             "run `botkit train` first")
     production = [m for m in models if m.info.labels.get("stage") == "production"]
     return str((production or models)[-1].tag)

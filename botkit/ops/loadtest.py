@@ -328,7 +328,7 @@ def run_loadtest(host: str | None = None, *, users: int = 10, spawn_rate: float 
     if users < 1 or spawn_rate <= 0 or duration_s <= 0 or think_time_s < 0:
         raise ValueError("users >= 1, spawn_rate > 0, duration_s > 0 and think_time_s >= 0 are required")
     # absolute: Locust runs with the report folder as its working directory
-    slo_path = (Path(slo) if slo else Path(os.environ.get("LOADTEST_SLO") or DEFAULT_SLO_PATH)).resolve()
+    slo_path = (Path(slo) if slo else settings.from_env().loadtest_slo or DEFAULT_SLO_PATH).resolve()
     slo_doc = load_slo(slo_path)  # fail before starting anything
     if host is not None:
         _check_host(host, allow_remote)

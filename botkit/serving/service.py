@@ -20,10 +20,9 @@ import time
 import uuid
 from collections import OrderedDict
 
-import bentoml
 from starlette.responses import JSONResponse
 
-from botkit.core.config import settings
+from botkit.core.config import configure_bentoml, settings
 from botkit.serving.metrics import BotMetrics
 from botkit.serving.middleware import BodyLimit
 from botkit.serving.schemas import (
@@ -33,6 +32,9 @@ from botkit.serving.schemas import (
     FeedbackRequest,
     FeedbackResponse,
 )
+
+configure_bentoml()  # BentoML reads its home and its tracking switch when imported: set them first
+import bentoml  # noqa: E402
 
 __all__ = ["Chat", "ChatBatchRequest", "ChatRequest", "ChatResponse", "FeedbackRequest", "FeedbackResponse"]
 
@@ -71,8 +73,7 @@ class Chat:
         self.shadow = None  # a second LoadedModel (BOTKIT_SHADOW_MODEL); users never see its answers
         self._shadow_queue: list[tuple[object, str]] = []
         self._shadow_scheduled = False
-        fault = os.environ.get("BOTKIT_FAULT_INJECTION", "").strip().lower()
-        self._fault_injection = fault in {"1", "true", "yes", "on"}
+        self._fault_injection = settings.from_env().fault_injection
         threading.Thread(target=self._load, name="model-loader", daemon=True).start()
 
     # ---------------------------------------------------------------------------- lifecycle

@@ -31,24 +31,37 @@ RECORD_KEY = "botkit_record"
 HOME_MARKER = ".botkit-notebook-home"
 
 
+# botkit modules private_home() may find loaded: none of them keeps a reference to the old settings.
+_PRELOADED_OK = frozenset({"botkit", "botkit.core", "botkit.core.config", "botkit.teaching",
+                           "botkit.teaching.notebooks"})
+_OWN_CONFIG = False  # True once private_home() itself imported botkit.core.config
+
+
 def private_home(name: str, *, fresh: bool = True) -> Path:
     """Give the calling notebook a botkit home of its own; call it before anything imports ``botkit.core.config``.
 
     Points ``BOTKIT_HOME``, ``BENTOML_HOME`` (under it) and ``BOTKIT_REPORTS_DIR`` at
-    ``$BOTKIT_NB_HOME/<name>`` (root by default ``<tempdir>/botkit-nb``), overriding what ``make lab``
-    exports on purpose: a notebook never writes to the user's model store, notebooks run in
-    parallel, and with ``fresh`` the folder is emptied first, so every run starts from the same
-    state and prints the same output. Only a folder this function created (it leaves a marker
-    file) is ever emptied. This module imports nothing from ``botkit.core.config``, which is why it is
-    safe to import first; a notebook that already imported it gets a RuntimeError, not a
+    ``<nb_home>/<name>`` (``Settings.nb_home``, i.e. ``$BOTKIT_NB_HOME``; by default
+    ``<tempdir>/botkit-nb``), overriding what ``make lab`` exports on purpose: a notebook never
+    writes to the user's model store, notebooks run in parallel, and with ``fresh`` the folder is
+    emptied first, so every run starts from the same state and prints the same output. Only a
+    folder this function created (it leaves a marker file) is ever emptied. It then rebuilds
+    ``botkit.core.config.settings`` from the new environment, so it must come first: a notebook
+    that imported botkit's config or any module using it gets a RuntimeError, not a
     half-isolated store.
     """
-    if "botkit.core.config" in sys.modules:
+    global _OWN_CONFIG
+
+    early = sorted(m for m in sys.modules if m.startswith("botkit.") and m not in _PRELOADED_OK)
+    if early or ("botkit.core.config" in sys.modules and not _OWN_CONFIG):
         raise RuntimeError("botkit.core.config is already imported, so its store is fixed: "
                            "restart the kernel and run the notebook from the top")
     if not re.fullmatch(r"[\w.-]+", name):
         raise ValueError(f"notebook home name {name!r}: use letters, digits, '.', '-' or '_'")
-    home = Path(os.environ.get("BOTKIT_NB_HOME") or Path(tempfile.gettempdir()) / "botkit-nb") / name
+    from botkit.core import config
+
+    _OWN_CONFIG = True
+    home = (config.Settings.from_env().nb_home or Path(tempfile.gettempdir()) / "botkit-nb") / name
     home = home.expanduser().resolve()
     if fresh and home.exists():
         if not (home / HOME_MARKER).exists() and any(home.iterdir()):
@@ -58,6 +71,7 @@ def private_home(name: str, *, fresh: bool = True) -> Path:
     (home / HOME_MARKER).touch()
     os.environ.update(BOTKIT_HOME=str(home), BENTOML_HOME=str(home / "bentoml"),
                       BOTKIT_REPORTS_DIR=str(home / "reports"), BENTOML_DO_NOT_TRACK="true")
+    config.settings = config.Settings.from_env()  # what every botkit module imported from now on sees
     return home
 
 

@@ -58,8 +58,7 @@ def _progress(step: str, message: str, t0: float | None = None) -> None:
 
 def cache_dir() -> Path:
     """``$BOTKIT_CONTAINER_CACHE``, else ``<BOTKIT_HOME>/container`` (rootfs scratch, storage, uv cache, logs)."""
-    raw = os.environ.get("BOTKIT_CONTAINER_CACHE")
-    path = Path(raw).expanduser().resolve() if raw else settings.home / "container"
+    path = settings.from_env().container_cache or settings.home / "container"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -127,7 +126,7 @@ def storage_driver(cache: Path | None = None) -> str:
     cache = cache or cache_dir()
     if cache in _DRIVERS:
         return _DRIVERS[cache]
-    forced = os.environ.get("BOTKIT_CONTAINER_STORAGE", "").strip().lower()
+    forced = settings.from_env().container_storage
     candidates = [forced] if forced else ["overlay", "vfs"]
     errors = []
     for driver in candidates:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
-import getpass
 import hashlib
 import json
 import os
@@ -27,7 +26,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ACTIONS", "GENESIS", "AuditError", "AuditLog", "GovernanceError", "format_log"]
 
-ACTIONS = ("train", "evaluate", "promote", "reject", "rollback", "data_import", "policy_change", "retention")
+ACTIONS = ("train", "evaluate", "promote", "reject", "rollback", "data_import", "policy_change", "retention",
+           "rollout", "canary")
 GENESIS = "0" * 64
 _SHA256 = re.compile(r"(sha256:)?[0-9a-f]{64}")
 
@@ -54,13 +54,7 @@ def _entry_hash(entry: dict) -> str:
 def _who(explicit: str | None) -> str:
     if explicit and explicit.strip():
         return explicit.strip()
-    env = os.environ.get("BOTKIT_USER", "").strip()
-    if env:
-        return env
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # a container user without a passwd entry
-        return f"uid:{os.getuid()}"
+    return settings.from_env().os_user  # BOTKIT_USER, else the OS user
 
 
 def _jsonable(value: Any) -> Any:
