@@ -59,8 +59,9 @@ run: $(STAMP) ## the main job: train, evaluate, register, serve and load-test th
 
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider --timeout 900
 
-test: $(STAMP) sysdeps ## the whole suite: lint, unit, behaviour, service, load, notebooks (papermill + nbval)
+test: $(STAMP) sysdeps ## the whole suite: lint, import floors, unit, behaviour, service, load, notebooks (papermill + nbval)
 	@$(VENV)/bin/ruff check $(LINT_DIRS)
+	@$(VENV)/bin/lint-imports --no-cache
 	@$(PYTEST) tests
 	@$(MAKE) --no-print-directory test-nbval
 
@@ -69,12 +70,14 @@ test-nbval: $(STAMP) ## replay the committed notebooks in strict mode (nbval, sa
 	 BOTKIT_NB_HOME="$$nbhome" PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 \
 	 $(PYTEST) -p nbval -p pytest_timeout --nbval notebooks/ --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 
-test-fast: $(STAMP) ## the quick inner loop: lint + unit tests only
+test-fast: $(STAMP) ## the quick inner loop: lint + import floors + unit tests only
 	@$(VENV)/bin/ruff check $(LINT_DIRS)
+	@$(VENV)/bin/lint-imports --no-cache
 	@$(PYTEST) tests/unit -x
 
-lint: $(STAMP) ## ruff
+lint: $(STAMP) ## ruff and the import contract of the floors (lint-imports, pyproject.toml)
 	@$(VENV)/bin/ruff check $(LINT_DIRS)
+	@$(VENV)/bin/lint-imports --no-cache
 
 lab: $(STAMP) ## JupyterLab on the notebooks, bound to 127.0.0.1 (token printed)
 	@$(VENV)/bin/jupyter lab --ip=127.0.0.1 --no-browser --notebook-dir=$(CURDIR) --ServerApp.allow_root=True
