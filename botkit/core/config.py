@@ -90,8 +90,21 @@ class Settings(BaseSettings):
     nb_home: Path | None = None  # parent of the notebooks' private homes (default: <tmp>/botkit-nb)
     loadtest_slo: Path | None = Field(default=None, validation_alias=AliasChoices("BOTKIT_LOADTEST_SLO",
                                                                                  "LOADTEST_SLO", "loadtest_slo"))
+    # Trust (issue 14). Keys live apart from what they protect: files (a mounted Secret in Kubernetes),
+    # created with mode 0600 on first use when absent.
+    id_key_file: Path | None = None  # HMAC key for session ids (default: <home>/secrets/id.key)
+    audit_key_file: Path | None = None  # HMAC key of the audit chain and model signatures (<home>/secrets/audit.key)
+    signatures_dir: Path | None = None  # model signatures, apart from the model store (default: <home>/signatures)
+    allowed_hosts: str = "localhost,127.0.0.1,::1"  # Host allow-list: names, ".example.com" (a domain), "*" (any)
+    cors_origins: str = ""  # empty: no CORS at all; else comma-separated origins allowed to call the API
+    api_keys: str = ""  # sha256 hex digests of bearer tokens, comma-separated; empty: no auth (workshop default)
+    protect_metrics: bool = False  # with api_keys set, /metrics needs a token too
+    max_batch_chars: int = 100_000  # total characters of all messages in one /chat_batch
+    feedback_per_session_per_min: int = 10  # feedback rate limits (429 + Retry-After beyond them)
+    feedback_per_client_per_min: int = 60
+    correction_min_sessions: int = 3  # retrain learns a correction once this many sessions agree (or a reviewer)
 
-    @field_validator("home", "container_cache", "nb_home")
+    @field_validator("home", "container_cache", "nb_home", "id_key_file", "audit_key_file", "signatures_dir")
     @classmethod
     def _absolute(cls, v: Path | None) -> Path | None:
         return None if v is None else Path(v).expanduser().resolve()

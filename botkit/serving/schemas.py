@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from botkit.core.config import settings
+from botkit.serving.privacy import check_session_id
 
 __all__ = ["MAX_BATCH_MESSAGES", "MAX_CHARS", "ChatBatchRequest", "ChatRequest", "ChatResponse", "FeedbackRequest",
            "FeedbackResponse"]
@@ -32,6 +33,11 @@ class ChatRequest(BaseModel):
     message: Annotated[str, Field(min_length=1, max_length=MAX_CHARS, description="What the user typed.")]
     session_id: Annotated[str | None, Field(max_length=128, description="Groups the turns of one user.")] = None
 
+    @field_validator("session_id")
+    @classmethod
+    def _check_session(cls, v: str | None) -> str | None:
+        return check_session_id(v)  # printable only; stored as a keyed pseudonym (botkit.serving.privacy)
+
     @field_validator("message")
     @classmethod
     def _check(cls, v: str) -> str:
@@ -43,6 +49,11 @@ class ChatBatchRequest(BaseModel):
     messages: Annotated[list[Annotated[str, Field(min_length=1, max_length=MAX_CHARS)]],
                         Field(min_length=1, max_length=MAX_BATCH_MESSAGES)]
     session_id: Annotated[str | None, Field(max_length=128)] = None
+
+    @field_validator("session_id")
+    @classmethod
+    def _check_session(cls, v: str | None) -> str | None:
+        return check_session_id(v)
 
     @field_validator("messages")
     @classmethod
