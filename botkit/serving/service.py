@@ -15,16 +15,22 @@ import asyncio
 import json
 import logging
 import os
+import random
+import sys
 import threading
 import time
 import uuid
 from collections import OrderedDict
-
-from starlette.responses import JSONResponse
+from concurrent.futures import ThreadPoolExecutor
 
 from botkit.core.config import configure_bentoml, settings
+from botkit.serving import logscrub, routelabels
+from botkit.serving.contract import ServeOpenAPI
+from botkit.serving.guards import TrustGuards
 from botkit.serving.metrics import BotMetrics
-from botkit.serving.middleware import BodyLimit
+from botkit.serving.middleware import BodyLimit, JsonOnly, ProblemResponses
+from botkit.serving.privacy import pseudonym
+from botkit.serving.problems import problem
 from botkit.serving.schemas import (
     ChatBatchRequest,
     ChatRequest,
@@ -32,6 +38,8 @@ from botkit.serving.schemas import (
     FeedbackRequest,
     FeedbackResponse,
 )
+from botkit.serving.serve import die_with_parent
+from botkit.serving.timeouts import cancel_finished_timers
 
 configure_bentoml()  # BentoML reads its home and its tracking switch when imported: set them first
 import bentoml  # noqa: E402
@@ -39,17 +47,20 @@ import bentoml  # noqa: E402
 __all__ = ["Chat", "ChatBatchRequest", "ChatRequest", "ChatResponse", "FeedbackRequest", "FeedbackResponse"]
 
 log = logging.getLogger("botkit.serving.service")
+logscrub.install()  # a rejected request's body never reaches a log line (BentoML logs pydantic's input)
+if "_bentoml_impl" in sys.argv[0]:  # a BentoML worker: go when the arbiter goes (kill -9 of a replica)
+    die_with_parent()
 if not settings.tracing:  # before BentoML builds its tracer provider in the worker
     os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 # Fault drills (botkit.ops.monitor.simulate): with BOTKIT_FAULT_INJECTION=true the service sleeps for
 # the milliseconds a loopback caller puts in this header, inside the measured request time.
 FAULT_HEADER = "x-botkit-delay-ms"
 FAULT_MAX_DELAY_MS = 10_000
+FAULT_ERROR_HEADER = "x-botkit-error-ratio"
 # Shadow model: messages answered within this many seconds are predicted by the shadow together,
 # after their responses have left (so its cost is CPU, not a wait on any response).
 SHADOW_DELAY_S = 0.002
 SHADOW_MAX_BATCH = 256
-
 
 
 @bentoml.service(
@@ -71,7 +82,7 @@ class Chat:
         self.writer = None
         self._recent: OrderedDict[str, tuple[str, ...]] = OrderedDict()
         self.shadow = None  # a second LoadedModel (BOTKIT_SHADOW_MODEL); users never see its answers
-        self._shadow_queue: list[tuple[object, str]] = []
+        self._shadow_queue: list[tuple[object, str, asyncio.Future]] = []
         self._shadow_scheduled = False
         self._fault_injection = settings.from_env().fault_injection
         threading.Thread(target=self._load, name="model-loader", daemon=True).start()
@@ -94,10 +105,14 @@ class Chat:
             self.metrics = BotMetrics(self.model_version)
             self.batcher = MicroBatcher(self._predict_batch, max_batch_size=cfg.max_batch_size)
             store = open_store(cfg.events_backend, path=cfg.events_path, url=cfg.redis_url)
-            self.writer = EventWriter(store)
+            self.writer = EventWriter(store, flush_interval_s=cfg.events_commit_interval_s,
+                                      max_queue=cfg.events_max_queue, observer=self.metrics.events)
+            self._store_reads = ThreadPoolExecutor(4, thread_name_prefix="event-store-read")
             self._batching = cfg.batching
             if cfg.startup_delay_s:
                 time.sleep(cfg.startup_delay_s)
+            from botkit.serving.gctune import tune
+            tune(freeze=cfg.gc_freeze, gen0_threshold=cfg.gc_gen0_threshold)  # the p99 was full GCs (gctune)
             self._ready.set()
             log.info("serving %s", self.model_version)
         except Exception as exc:  # readiness stays false; the reason shows in /readyz's log and in chat 503s
@@ -107,11 +122,19 @@ class Chat:
     def __is_ready__(self) -> bool:
         return self._ready.is_set()
 
-    def __del__(self) -> None:
-        if self.writer is not None:
-            for event, _ in self._shadow_queue:  # not yet shadowed: store production's answer alone
-                self.writer.submit(event)
-            self.writer.close()
+    @bentoml.on_shutdown
+    def _flush_events(self) -> None:
+        """Shutdown (SIGTERM): write what is queued, for at most ``events_flush_bound_s``; log the rest."""
+        if self.writer is None:
+            return
+        for event, _, ack in self._shadow_queue:  # not yet shadowed: store production's answer alone
+            self._chain(self.writer.commit_future(event), ack)
+        self._shadow_queue.clear()
+        bound = settings.events_flush_bound_s
+        if self.writer.close(timeout_s=bound):
+            log.info("event writer flushed: %d events written, 0 unwritten", self.writer.acknowledged)
+        else:
+            log.error("event writer: %d events unwritten after %.0f s (store unreachable)", self.writer.pending, bound)
 
     async def _wait_ready(self) -> bool:
         """Workers load independently: one may be ready while another still loads. A request
@@ -126,7 +149,7 @@ class Chat:
         reason = self._error or "model is still loading"
         if ctx is not None:  # BentoML copies ctx's status onto any Response an API with ctx returns
             ctx.response.status_code = 503
-        return JSONResponse({"error": f"service not ready: {reason}"}, status_code=503)
+        return problem(503, detail=f"service not ready: {reason}", headers={"Retry-After": "1"})
 
     # ---------------------------------------------------------------------------- the work
     def _predict_batch(self, texts):
@@ -136,7 +159,8 @@ class Chat:
         self.metrics.batch.observe(len(texts))
         return preds
 
-    def _answer(self, text: str, pred, session_id: str | None, started: float) -> ChatResponse:
+    def _answer(self, text: str, pred, session_id: str | None, started: float,
+                acks: list | None = None, redacted: str | None = None) -> ChatResponse:
         from botkit.core.redact import redact
         from botkit.serving.events import ChatEvent
 
@@ -146,9 +170,12 @@ class Chat:
                             reply=self.loaded.model.reply(pred, rid), fallback=pred.fallback,
                             model_version=self.model_version, latency_ms=latency)
         self._remember(rid)
-        self._record(ChatEvent(ts=time.time(), request_id=rid, session_id=session_id, text=redact(text),
-                               intent=pred.intent, confidence=pred.confidence, fallback=pred.fallback,
-                               latency_ms=latency, model_version=self.model_version), text)
+        ack = self._record(ChatEvent(ts=time.time(), request_id=rid, session_id=session_id,
+                                     text=redact(text) if redacted is None else redacted,
+                                     intent=pred.intent, confidence=pred.confidence, fallback=pred.fallback,
+                                     latency_ms=latency, model_version=self.model_version), text)
+        if acks is not None:
+            acks.append(ack)
         m = self.metrics
         m.requests.labels(intent=pred.intent).inc()
         m.confidence.observe(pred.confidence)
@@ -156,15 +183,41 @@ class Chat:
             m.fallbacks.inc()
         return resp
 
-    def _record(self, event, text: str) -> None:
-        """Queue the event; with a shadow model, first hold it until the shadow has answered too."""
+    def _record(self, event, text: str) -> asyncio.Future:
+        """Queue the event; a future that turns True once it is committed (durable acks await it).
+
+        With a shadow model the event is first held until the shadow has answered too."""
         if self.shadow is None:
-            self.writer.submit(event)
-            return
-        self._shadow_queue.append((event, text))
+            return self.writer.commit_future(event)
+        ack = asyncio.get_running_loop().create_future()
+        self._shadow_queue.append((event, text, ack))
         if not self._shadow_scheduled:
             self._shadow_scheduled = True
             asyncio.get_running_loop().call_later(SHADOW_DELAY_S, self._shadow_drain)
+        return ack
+
+    @staticmethod
+    def _chain(inner: asyncio.Future, outer: asyncio.Future) -> None:
+        inner.add_done_callback(lambda f: outer.done() or outer.set_result(f.result()))
+
+    async def _durable(self, result, acks: list, endpoint: str, ctx: bentoml.Context | None = None):
+        """``result`` once every event of this request is committed (durable acks), else 503 with
+        Retry-After and the reason; never longer than ``events_ack_timeout_s``."""
+        if not settings.events_durable:
+            return result
+        from botkit.serving.events import StoreUnavailable
+
+        try:
+            await self.writer.wait_committed(acks, settings.events_ack_timeout_s)
+        except StoreUnavailable as exc:
+            return self._unavailable(exc.reason, exc.retry_after_s, endpoint, ctx)
+        return result
+
+    def _unavailable(self, reason: str, retry_after_s: int, endpoint: str, ctx: bentoml.Context | None = None):
+        self.metrics.events.unavailable_total.labels(endpoint=endpoint).inc()
+        if ctx is not None:
+            ctx.response.status_code = 503
+        return problem(503, detail=f"not stored, try again: {reason}", headers={"Retry-After": str(retry_after_s)})
 
     def _shadow_drain(self) -> None:
         """One shadow predict for every message queued meanwhile; a shadow failure loses no event."""
@@ -174,27 +227,33 @@ class Chat:
         del self._shadow_queue[:SHADOW_MAX_BATCH]
         tag = self.shadow.tag
         try:
-            preds = self.shadow.model.predict([t for _, t in batch])
+            preds = self.shadow.model.predict([t for _, t, _ in batch])
             events = [replace(e, shadow_intent=str(p.intent), shadow_confidence=float(p.confidence),
                               shadow_fallback=bool(p.fallback), shadow_model_version=tag)
-                      for (e, _), p in zip(batch, preds, strict=True)]
+                      for (e, _, _), p in zip(batch, preds, strict=True)]
         except Exception as exc:  # the shadow must never cost an event
             log.warning("shadow model failed on %d messages: %s", len(batch), type(exc).__name__)
-            events = [replace(e, shadow_model_version=tag) for e, _ in batch]
-        for e in events:
-            self.writer.submit(e)
+            events = [replace(e, shadow_model_version=tag) for e, _, _ in batch]
+        for e, (_, _, ack) in zip(events, batch, strict=True):
+            self._chain(self.writer.commit_future(e), ack)
         if self._shadow_queue:
             asyncio.get_running_loop().call_soon(self._shadow_drain)
         else:
             self._shadow_scheduled = False
 
     async def _injected_delay(self, ctx: bentoml.Context | None) -> None:
-        """Fault drill: sleep for ``X-Botkit-Delay-Ms`` when enabled and the caller is on loopback."""
+        """Fault drill: sleep for ``X-Botkit-Delay-Ms`` when enabled and the caller is on loopback;
+        fail a share ``X-Botkit-Error-Ratio`` (0-1) of requests with a 500 (canary error drill)."""
         if not self._fault_injection or ctx is None:
             return
         raw = ctx.request.headers.get(FAULT_HEADER)
         client = ctx.request.client
-        if not raw or client is None or client.host not in ("127.0.0.1", "::1"):
+        if client is None or client.host not in ("127.0.0.1", "::1"):
+            return
+        ratio = ctx.request.headers.get(FAULT_ERROR_HEADER)
+        if ratio and random.random() < float(ratio):
+            raise RuntimeError("injected error (fault drill)")
+        if not raw:
             return
         try:
             delay_ms = min(float(raw), FAULT_MAX_DELAY_MS)
@@ -222,7 +281,9 @@ class Chat:
             pred = await self.batcher.submit(message)
         else:
             pred = self._predict_batch([message])[0]
-        return self._answer(message, pred, session_id, started)
+        acks: list = []
+        session_id = pseudonym(session_id)  # only the keyed pseudonym is stored (botkit.serving.privacy)
+        return await self._durable(self._answer(message, pred, session_id, started, acks), acks, "/chat", ctx)
 
     @bentoml.api(route="/chat_batch", input_spec=ChatBatchRequest)
     async def chat_batch(self, messages: list[str], session_id: str | None = None,
@@ -232,8 +293,23 @@ class Chat:
             return self._not_ready(ctx)
         started = time.perf_counter()
         await self._injected_delay(ctx)
-        preds = await asyncio.get_running_loop().run_in_executor(None, self._predict_batch, messages)
-        return [self._answer(t, p, session_id, started) for t, p in zip(messages, preds, strict=True)]
+        if sum(map(len, messages)) > settings.max_batch_chars:
+            if ctx is not None:
+                ctx.response.status_code = 413
+            return problem(413, detail=f"batch over {settings.max_batch_chars} characters in total")
+        # Predict and redact the whole batch off the event loop: redacting 256 messages on it stalled
+        # /livez and every /chat of this worker behind it.
+        preds, redacted = await asyncio.get_running_loop().run_in_executor(None, self._predict_redact, messages)
+        session_id = pseudonym(session_id)
+        acks: list = []
+        answers = [self._answer(t, p, session_id, started, acks, redacted=r)
+                   for t, p, r in zip(messages, preds, redacted, strict=True)]
+        return await self._durable(answers, acks, "/chat_batch", ctx)
+
+    def _predict_redact(self, messages: list[str]) -> tuple[list, list[str]]:
+        from botkit.core.redact import redact
+
+        return self._predict_batch(messages), [redact(m) for m in messages]
 
     @bentoml.api(route="/feedback", input_spec=FeedbackRequest, output_spec=FeedbackResponse)
     async def feedback(self, request_id: str, rating: str, correct_intent: str | None = None,
@@ -246,29 +322,46 @@ class Chat:
             return self._not_ready()
         known = set(self.loaded.model.intents) | {"oos"}
         if correct_intent is not None and correct_intent not in known:
-            return JSONResponse({"error": f"unknown intent {correct_intent!r}",
-                                 "known_intents": sorted(known)}, status_code=422)
-        if not await self._known_request(request_id):
-            return JSONResponse({"error": f"unknown request_id {request_id!r}"}, status_code=404)
-        self.writer.submit(FeedbackEvent(ts=time.time(), request_id=request_id, rating=rating,
-                                         correct_intent=correct_intent,
-                                         comment=redact(comment) if comment else None))
+            return problem(422, detail=f"unknown intent {correct_intent!r}", known_intents=sorted(known))
+        known_request = await self._known_request(request_id)
+        if known_request is None:
+            return self._unavailable("event store not answering (cannot check request_id)", 1, "/feedback")
+        if not known_request:
+            return problem(404, detail=f"unknown request_id {request_id!r}")
+        ack = self.writer.commit_future(FeedbackEvent(ts=time.time(), request_id=request_id, rating=rating,
+                                                      correct_intent=correct_intent,
+                                                      comment=redact(comment) if comment else None))
         self.metrics.feedback.labels(rating=rating).inc()
-        return FeedbackResponse(accepted=True, request_id=request_id)
+        return await self._durable(FeedbackResponse(accepted=True, request_id=request_id), [ack], "/feedback")
 
-    async def _known_request(self, request_id: str) -> bool:
-        """This worker's recent answers first, then the store (another worker may have answered)."""
+    async def _known_request(self, request_id: str) -> bool | None:
+        """This worker's recent answers first, then the store (another worker or replica may have
+        answered). None when the store does not answer within ``events_ack_timeout_s``: lookups run
+        on a small pool of their own, so a hung store never fills the default executor."""
         if request_id in self._recent:
             return True
         loop = asyncio.get_running_loop()
-        for wait in (0.0, 0.25):  # another worker's writer flushes every 50 ms
+        # With durable acks another replica's answer is stored before its 200; queued acks need a second look.
+        for wait in ((0.0,) if settings.events_durable else (0.0, 0.25)):
             await asyncio.sleep(wait)
-            if await loop.run_in_executor(None, self.writer.store.get_chat, request_id) is not None:
-                return True
+            lookup = loop.run_in_executor(self._store_reads, self.writer.store.get_chat, request_id)
+            try:
+                if await asyncio.wait_for(lookup, settings.events_ack_timeout_s) is not None:
+                    return True
+            except Exception:  # timeout, connection refused, ...: unknown, not "no such request"
+                return None
         return False
 
 
+# First added is outermost: every error below (and BentoML's own) leaves as problem details; the
+# contract answers /docs.json; non-JSON bodies are refused before the size limit reads them.
+Chat.add_asgi_middleware(ProblemResponses)
+Chat.add_asgi_middleware(TrustGuards)  # Host allow-list, CORS off, optional bearer auth, feedback rate limit
+routelabels.install(api.route for api in Chat.apis.values())  # unknown paths count as "other" in /metrics
+Chat.add_asgi_middleware(ServeOpenAPI)
+Chat.add_asgi_middleware(JsonOnly, paths=tuple(api.route for api in Chat.apis.values()))
 Chat.add_asgi_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+cancel_finished_timers()  # BentoML keeps a 30 s timer alive per answered request: the p99 (timeouts.py)
 
 
 def openapi_document(url: str) -> dict:

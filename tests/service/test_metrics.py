@@ -83,7 +83,8 @@ def test_bot_and_bentoml_metrics_are_present_with_help_texts(client, scrape):
                 "botkit_events_dropped", "bentoml_service_request", "bentoml_service_request_duration_seconds"]
     for family in families:
         assert page.helps.get(family, "").strip(), f"{family}: no HELP text"
-    for sample in ["botkit_chat_fallbacks_total", "botkit_chat_confidence_count", "botkit_events_dropped"]:
+    for sample in ["botkit_chat_fallbacks_total", "botkit_chat_confidence_count", "botkit_events_dropped_total",
+                   "botkit_events_queued", "botkit_events_write_seconds_count"]:
         assert any(n == sample for n, _ in page.samples), f"{sample} missing"
     assert page.total(CHAT_TOTAL) >= 1
     assert page.total("bentoml_service_request_total") >= 1

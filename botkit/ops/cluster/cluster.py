@@ -300,8 +300,9 @@ class Cluster:
     def replica_env(self, spec: ReplicaSpec) -> tuple[list[str], dict[str, str]]:
         env = {"BOTKIT_EVENTS_BACKEND": "redis", "BOTKIT_REDIS_URL": self.redis_url, **self.env}
         server = Server(model=spec.model, port=spec.port, workers=spec.workers, env=env)
-        full = server.environment()
-        return server.command(), {k: v for k, v in full.items() if os.environ.get(k) != v or k.startswith("BOTKIT_")}
+        inherited = {**os.environ}  # supervisord passes its own environment on; write only what differs
+        return server.command(), {k: v for k, v in server.environment().items()
+                                  if k.startswith("BOTKIT_") or inherited.get(k) != v}
 
     def _write_replica_spec(self, spec: ReplicaSpec) -> Path:
         command, env = self.replica_env(spec)

@@ -1,0 +1,51 @@
+"""Durable log of what the bot answered and what users said about it.
+
+Monitoring, drift checks and retraining all read the same append-only stream, so it lives
+in one place with one small interface (:class:`EventStore`) and two backends: SQLite for a
+single host (several BentoML worker processes writing one file) and Redis Streams when
+several hosts share the stream. The request path never waits for storage: it hands events
+to an :class:`EventWriter`, whose background thread writes them in batches.
+
+Privacy: ``ChatEvent.text`` and ``FeedbackEvent.comment`` arrive *already redacted* by the
+caller (the service redacts before queuing). This module neither redacts nor logs them: its
+log lines carry counts, ids and error types only, and the events' ``repr`` hides those fields.
+
+Delivery guarantees, in one place:
+
+* every event carries an ``event_uid`` (uuid4 hex, set when it is created) that both backends
+  keep unique, so a retried batch is written at most once;
+* :meth:`EventStore.append_many` writes a batch in one transaction (SQLite) or one Lua
+  script (Redis), so a batch is stored whole or not at all;
+* :class:`EventWriter` retries failed batches until they are written; the one place an event
+  is dropped is :meth:`EventWriter.submit` when its queue is full, and each such drop is
+  counted in ``EventWriter.dropped`` and logged;
+* :class:`Consumer` offsets are stored in the backend; processing is at-least-once between
+  ``poll`` and ``commit``, and exactly-once across restarts for whatever was committed.
+"""
+
+from __future__ import annotations
+
+from botkit.serving.events.consumer import Consumer
+from botkit.serving.events.factory import open_store
+from botkit.serving.events.redis_store import RedisStore
+from botkit.serving.events.schema import KINDS, RATINGS, ChatEvent, Event, EventStore, FeedbackEvent, Offset, Payload
+from botkit.serving.events.sqlite import SQLiteStore
+from botkit.serving.events.writer import EventWriter, StoreUnavailable, WriterObserver
+
+__all__ = [
+    "KINDS",
+    "RATINGS",
+    "ChatEvent",
+    "Consumer",
+    "Event",
+    "EventStore",
+    "EventWriter",
+    "FeedbackEvent",
+    "Offset",
+    "Payload",
+    "RedisStore",
+    "SQLiteStore",
+    "StoreUnavailable",
+    "WriterObserver",
+    "open_store",
+]
