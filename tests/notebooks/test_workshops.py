@@ -149,6 +149,27 @@ def test_exercises_and_solutions_pair_up_and_are_shaped_for_papermill() -> None:
         assert len(homes) == 2, f"{ex.name}: exercise and solution must use different homes (they run in parallel)"
 
 
+def _code_lines(source: str) -> list[str]:
+    return [ln.strip() for ln in source.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_hint_in_an_exercise_gives_the_solution_away(name: str) -> None:
+    """A TODO cell's hints guide; they never contain a line of the solution's code for that cell."""
+    nb_ex = nbformat.read(WORKSHOPS / "exercises" / name, as_version=4)
+    nb_sol = nbformat.read(WORKSHOPS / "solutions" / name, as_version=4)
+    for i, (ex, sol) in enumerate(zip(nb_ex.cells, nb_sol.cells, strict=True)):
+        if "todo" not in ex.metadata.get("tags", []):
+            continue
+        comments = re.sub(r"\s+", "", "".join(ln.split("#", 1)[1] for ln in ex.source.splitlines() if "#" in ln))
+        for line in _code_lines(sol.source):
+            code = line.split("#", 1)[0]
+            rhs = code.split("=", 1)[1] if re.match(r"^\w+\s*=[^=]", code) else code  # x = <the answer>
+            for piece in {re.sub(r"\s+", "", code), re.sub(r"\s+", "", rhs)}:
+                assert len(piece) <= 12 or piece not in comments, \
+                    f"exercises/{name}, cell {i}: a hint holds the solution's {line!r}"
+
+
 # ------------------------------------------------------------------------------------- checks
 
 

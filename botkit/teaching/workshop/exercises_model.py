@@ -17,6 +17,7 @@ __all__ = [
     "NEW_INTENTS",
     "check_behaviour_test",
     "check_dataset",
+    "check_floor_decision",
     "check_gate",
     "check_model_quality",
     "run_botkit",
@@ -129,13 +130,15 @@ def check_model_quality(metrics: Any, min_acc: float | None = 0.8, *,
     """Does the model reach the quality floor overall, and does it recognise the new intents at all?"""
     step = "model quality"
     if is_todo(metrics):
-        return not_yet(step, "no metrics yet: train the model, then metrics = evaluate(model, "
-                             "ds_new.test, measure_latency=False).metrics")
+        return not_yet(step, "no metrics yet: train a model on the data set that holds your new intents (the "
+                             "model class imported at the top has a method for it), evaluate it on that data set's "
+                             "test split, and keep the metrics of what evaluate returns")
     m = _metrics_of(metrics)
     if m is None or "in_scope_accuracy" not in m:
         return not_yet(step, f"expected the metrics dict from evaluate(...).metrics, got {type(metrics).__name__}")
     if is_todo(min_acc):
-        return not_yet(step, "choose the floor min_acc: the in-scope accuracy your bot must reach (e.g. 0.8)")
+        return not_yet(step, "choose the floor min_acc: the in-scope accuracy your bot must reach, argued from "
+                             "what a wrong answer costs")
     if not isinstance(min_acc, int | float) or not 0 < float(min_acc) <= 1:
         return not_yet(step, f"min_acc is a share between 0 and 1 (0.8 means 80 %), got {min_acc!r}")
     acc = m.get("in_scope_accuracy")
@@ -159,6 +162,47 @@ def check_model_quality(metrics: Any, min_acc: float | None = 0.8, *,
                                  "add training sentences with the words customers use for it")
     detail = ", ".join(f"{i} F1 {per[i]['f1']:.2f}" for i in intents)
     return done(step, f"in-scope accuracy {acc:.3f} reaches your floor {min_acc:g}; {detail}")
+
+
+_COST_WORDS = ("cost", "€", "$", "euro", "money", "ticket", "complain", "wrong", "fallback", "rephrase", "risk",
+               "trust", "call", "refund", "kost", "falsch", "beschwer", "anruf", "risiko", "vertrauen", "rückfrage")
+_OWNER_WORDS = ("business", "product", "owner", "customer service", "support", "lead", "manager", "sign", "decide",
+                "accountable", "fachbereich", "produkt", "kundenservice", "verantwort", "unterschreib", "entscheid")
+
+
+@_safe("floor decision")
+def check_floor_decision(floor: Any, reason: Any, metrics: Any = None) -> CheckResult:
+    """The quality floor as a business decision: a number, who signs it, and what an error costs."""
+    step = "floor decision"
+    if is_todo(floor):
+        return not_yet(step, "choose the floor: the in-scope accuracy below which your team would rather not ship. "
+                             "Start from the cost: what does one wrong answer cost the shop, and one fallback?")
+    if not isinstance(floor, int | float) or isinstance(floor, bool) or not 0 < float(floor) <= 1:
+        return not_yet(step, f"the floor is a share between 0 and 1 (0.85 means 85 %), got {floor!r}")
+    if floor < 0.5:
+        return not_yet(step, f"a floor of {floor:g} ships a bot that answers most in-scope questions wrongly: would "
+                             "the person who handles the complaints sign that?")
+    if floor >= 0.99:
+        return not_yet(step, f"{floor:g} leaves no room for a single error on a few hundred test sentences; no model "
+                             "here reaches it. What error rate would customers really accept?")
+    words = str(reason or "").split()
+    if is_todo(reason) or len(words) < 12:
+        return not_yet(step, "write the reason in two or three sentences (12+ words): who signs this number, "
+                             "and what a wrong answer costs compared with a polite fallback")
+    text = str(reason).lower()
+    if not any(w in text for w in _COST_WORDS):
+        return not_yet(step, "your reason does not say what an error costs: compare a wrong answer (a misled "
+                             "customer, a support ticket) with a fallback (the customer rephrases)")
+    if not any(w in text for w in _OWNER_WORDS):
+        return not_yet(step, "your reason does not say who decides: name the role that signs the floor "
+                             "(workshops/culture.md: who is accountable for floors?)")
+    m = _metrics_of(metrics) if metrics is not None and not is_todo(metrics) else None
+    grain = ""
+    if m and m.get("n_in_scope"):
+        grain = (f" On this test split one wrong answer moves accuracy by {1 / m['n_in_scope']:.3f}: a floor "
+                 "finer than that is noise.")
+    excerpt = " ".join(words[:14]) + (" ..." if len(words) > 14 else "")
+    return done(step, f"floor {floor:g}, argued: \"{excerpt}\"{grain}")
 
 
 def show_predictions(model: Any, texts: Sequence[str]) -> None:

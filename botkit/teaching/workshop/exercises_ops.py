@@ -203,8 +203,8 @@ def check_drift_caught(report: Any, answer: Any = None) -> CheckResult:
     """The monitor must flag the shifted window, and ``answer`` must name a check that really flagged."""
     step = "drift"
     if is_todo(report):
-        return not_yet(step, "run the monitor on your shifted window: monitor.report(store, since=..., until=..., "
-                             "reference=reference, write=False)")
+        return not_yet(step, "run the monitor on your shifted window: the same call as for the normal window, "
+                             "with the start and end of your window")
     if not hasattr(report, "checks") or not hasattr(report, "alerts"):
         return not_yet(step, f"expected the MonitorReport that monitor.report() returns, got {type(report).__name__}")
     n = (getattr(report, "counts", None) or {}).get("chats", 0)
@@ -256,8 +256,8 @@ def check_promotion_decision(decision: Any, expected: Any) -> CheckResult:
     if call is None:
         return not_yet(step, f"my_call must be \"promote\" or \"reject\", got {expected!r}")
     if is_todo(decision):
-        return not_yet(step, "apply the policy: decision = governance.decide(candidate.tag, reviewer=reviewer, "
-                             "policy=policy)")
+        return not_yet(step, "apply the policy with the governance function that only evaluates (Task 2 names "
+                             "it); it needs your candidate's tag, the reviewer and the policy")
     if not hasattr(decision, "approved") or not hasattr(decision, "rules"):
         return not_yet(step, f"expected the Decision that governance.decide() returns, got {type(decision).__name__}")
     failed = [r for r in decision.rules if not r.passed]
