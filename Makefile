@@ -20,7 +20,7 @@ export BOTKIT_CONTAINER_CACHE ?= $(HOME)/.cache/botkit/container
 LINT_DIRS := $(wildcard botkit tests loadtests)
 PIPQUIET := 2>&1 | { grep -v "Location 'file:" || true; }
 
-.PHONY: help setup run test test-fast test-nbval lint lab notebooks bench container clean lock sysdeps workshop slides
+.PHONY: help setup run test test-fast test-nbval lint lab notebooks bench container clean lock sysdeps workshop slides openapi
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -91,6 +91,9 @@ bench: $(STAMP) ## botkit against its peers, same model and load; renders loadte
 container: $(STAMP) sysdeps ## build the bento's image locally with buildah and prove it answers
 	@$(BOTKIT) models show >/dev/null 2>&1 || $(BOTKIT) train --stage production
 	@$(BOTKIT) container
+
+openapi: $(STAMP) ## refresh the API contract snapshot deploy/openapi.json (then review and commit the diff)
+	@$(BOTKIT) openapi --write
 
 lock: ## regenerate requirements/lock.txt from requirements/requirements.in in a scratch venv
 	@rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv

@@ -108,8 +108,11 @@ def test_openapi_document_describes_chat_request_and_response(client):
     assert doc["openapi"].startswith("3.")
     assert {"/chat", "/chat_batch", "/feedback", "/readyz", "/livez", "/metrics"} <= set(doc["paths"])
 
+    def resolve(schema: dict) -> dict:  # the contract names its schemas in components
+        return doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]] if "$ref" in schema else schema
+
     chat = doc["paths"]["/chat"]["post"]
-    request = chat["requestBody"]["content"]["application/json"]["schema"]
+    request = resolve(chat["requestBody"]["content"]["application/json"]["schema"])
     assert request["required"] == ["message"]
     assert set(request["properties"]) == {"message", "session_id"}
     assert request["properties"]["message"]["type"] == "string"
@@ -118,7 +121,7 @@ def test_openapi_document_describes_chat_request_and_response(client):
     assert request["properties"]["message"]["description"]  # the field documents itself
     assert request.get("additionalProperties") is False  # extra fields are refused, and the docs say so
 
-    response = chat["responses"]["200"]["content"]["application/json"]["schema"]
+    response = resolve(chat["responses"]["200"]["content"]["application/json"]["schema"])
     assert set(response["properties"]) == RESPONSE_FIELDS
     assert set(response["required"]) == RESPONSE_FIELDS
     assert response["properties"]["confidence"] == {**response["properties"]["confidence"],
@@ -130,7 +133,7 @@ def test_openapi_document_describes_chat_request_and_response(client):
     item = doc["components"]["schemas"][batch["items"]["$ref"].rsplit("/", 1)[-1]]
     assert set(item["properties"]) == RESPONSE_FIELDS
 
-    feedback = doc["paths"]["/feedback"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    feedback = resolve(doc["paths"]["/feedback"]["post"]["requestBody"]["content"]["application/json"]["schema"])
     assert set(feedback["required"]) == {"request_id", "rating"}
     assert feedback["properties"]["rating"]["enum"] == ["up", "down"]
 
@@ -155,13 +158,15 @@ def test_readyz_and_chat_answer_503_until_the_startup_delay_has_passed(launch):
 
     chat = httpx.post(srv.url + "/chat", json={"message": "where is my order"}, timeout=10)
     assert chat.status_code == 503
-    assert chat.json() == {"error": "service not ready: model is still loading"}
+    assert chat.headers["content-type"] == "application/problem+json"
+    assert chat.json() == {"type": "about:blank", "title": "Service Unavailable", "status": 503,
+                           "detail": "service not ready: model is still loading"}
     batch = httpx.post(srv.url + "/chat_batch", json={"messages": ["where is my order"]}, timeout=10)
     assert batch.status_code == 503
-    assert "not ready" in batch.json()["error"]
+    assert "not ready" in batch.json()["detail"]
     feedback = httpx.post(srv.url + "/feedback", json={"request_id": "x" * 32, "rating": "up"}, timeout=10)
     assert feedback.status_code == 503
-    assert "not ready" in feedback.json()["error"]
+    assert "not ready" in feedback.json()["detail"]
     assert httpx.get(srv.url + "/livez", timeout=5).status_code == 200  # alive while not ready
 
     wait_ready(srv.url, timeout_s=60, proc=srv.proc)
@@ -215,7 +220,8 @@ def test_feedback_with_a_known_correct_intent_is_accepted(client):
 def test_feedback_for_an_unknown_request_id_is_404(client):
     r = client.post("/feedback", json={"request_id": "0" * 32, "rating": "up"})
     assert r.status_code == 404
-    assert "unknown request_id" in r.json()["error"]
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["status"] == 404 and "unknown request_id" in r.json()["detail"]
 
 
 def test_feedback_with_an_unknown_correct_intent_is_422(client):
@@ -223,7 +229,7 @@ def test_feedback_with_an_unknown_correct_intent_is_422(client):
     r = client.post("/feedback", json={"request_id": rid, "rating": "down", "correct_intent": "buy_a_unicorn"})
     assert r.status_code == 422
     body = r.json()
-    assert "unknown intent 'buy_a_unicorn'" in body["error"]
+    assert body["status"] == 422 and "unknown intent 'buy_a_unicorn'" in body["detail"]
     assert "order_status" in body["known_intents"] and "oos" in body["known_intents"]
 
 
@@ -233,5 +239,5 @@ def test_feedback_with_a_rating_other_than_up_or_down_is_400(client, rating):
     r = client.post("/feedback", json={"request_id": rid, "rating": rating})
     assert r.status_code == 400
     body = r.json()
-    assert body["error"]
-    assert any(d["loc"] == ["rating"] for d in body["detail"])
+    assert body["status"] == 400 and body["detail"]
+    assert any(d["loc"] == ["rating"] for d in body["errors"])

@@ -59,8 +59,10 @@ CHAT_CASES = [
     Bad("empty body", "Field required", content=b"", headers=JSON),
     Bad("session_id over 128 characters", "at most 128 characters", json={"message": "hi", "session_id": "s" * 129}),
     Bad("binary garbage body", "Invalid JSON", content=bytes(range(256)) * 8, headers=JSON),
-    Bad("binary garbage without content type", "Invalid JSON", content=b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe"),
-    Bad("text/plain garbage", "Invalid JSON", content="héllo wörld \x00 garbage".encode() + b"\xff\xfe",
+    Bad("binary garbage without content type", "application/json", status=415,
+        content=b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe"),
+    Bad("binary garbage declared JSON", "Invalid JSON", content=b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", headers=JSON),
+    Bad("text/plain garbage", "application/json", status=415, content="héllo wörld \x00 garbage".encode() + b"\xff\xfe",
         headers={"content-type": "text/plain"}),
     Bad("invalid UTF-8 inside a JSON string", "Invalid JSON", content=b'{"message": "caf\xe9"}', headers=JSON),
     Bad("lone surrogate escape", "Invalid JSON", content=b'{"message": "\\ud800"}', headers=JSON),
@@ -111,9 +113,10 @@ def _send(client: httpx.Client, case: Bad) -> httpx.Response:
 def assert_refused_readably(r: httpx.Response, status: int, says: str) -> None:
     assert r.status_code < 500, f"server error {r.status_code}: {r.text[:300]}"
     assert r.status_code == status, f"{r.status_code}: {r.text[:300]}"
-    assert r.headers["content-type"].startswith("application/json")
+    assert r.headers["content-type"] == "application/problem+json"
     body = r.json()
-    assert isinstance(body["error"], str) and body["error"].strip()
+    assert body["status"] == status and body["title"] and body["type"] == "about:blank"
+    assert isinstance(body["detail"], str) and body["detail"].strip()
     assert says in r.text, f"{says!r} not in {r.text[:300]}"
 
 
@@ -203,3 +206,50 @@ def test_odd_unicode_is_valid_in_a_batch_too(client):
     r = client.post("/chat_batch", json={"messages": messages})
     assert r.status_code == 200, r.text
     assert len(r.json()) == len(messages)
+
+
+NOT_JSON = {
+    "multipart without boundary": ({"content-type": "multipart/form-data"}, b"message=hi"),
+    "multipart with boundary": ({"content-type": "multipart/form-data; boundary=X"},
+                                b'--X\r\nContent-Disposition: form-data; name="message"\r\n\r\nhi\r\n--X--\r\n'),
+    "html form": ({"content-type": "application/x-www-form-urlencoded"}, b"message=hi"),
+    "plain text": ({"content-type": "text/plain"}, b'{"message": "hi"}'),
+    "no content type": ({}, b'{"message": "hi"}'),
+    "json lookalike type": ({"content-type": "application/jsonx"}, b'{"message": "hi"}'),
+    "gzip-encoded json": ({"content-type": "application/json", "content-encoding": "gzip"}, b"\x1f\x8b\x08\x00"),
+}
+
+
+@pytest.mark.parametrize("path", ["/chat", "/chat_batch", "/feedback"])
+@pytest.mark.parametrize("name", list(NOT_JSON))
+def test_a_body_that_is_not_json_gets_415_never_200_or_500(client, path, name):
+    """Forms and multipart would let any web page post without a CORS preflight; BentoML parses them
+    (and answers 500 for multipart without a boundary). Only application/json gets through."""
+    headers, content = NOT_JSON[name]
+    r = client.post(path, content=content, headers=headers)
+    if "content-type" not in headers:
+        assert "content-type" not in r.request.headers
+    assert_refused_readably(r, 415, "application/json")
+    assert r.headers["accept-post"] == "application/json"
+
+
+def test_json_with_a_charset_parameter_is_json(client):
+    r = client.post("/chat", content=b'{"message": "where is my order"}',
+                    headers={"content-type": "application/json; charset=utf-8"})
+    assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])
+def test_an_undeclared_method_gets_405_with_allow_as_problem_details(client, method):
+    r = client.request(method, "/chat")
+    assert r.status_code == 405
+    assert r.headers["allow"] == "POST"
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["status"] == 405
+
+
+def test_a_validation_error_lists_every_invalid_field(client):
+    r = client.post("/feedback", json={"request_id": "", "rating": "meh", "stars": 5})
+    assert_refused_readably(r, 400, "request_id")
+    assert sorted(tuple(e["loc"]) for e in r.json()["errors"]) == [("rating",), ("request_id",), ("stars",)]
+    assert all(e["msg"] and e["type"] for e in r.json()["errors"])

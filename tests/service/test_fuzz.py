@@ -1,95 +1,112 @@
-"""Schemathesis against the live session server: generated requests for the three POST APIs, valid
-(positive) and invalid (negative), must never get a 5xx and every answer must match the OpenAPI
-document the service publishes.
+"""Schemathesis with every check against the live session server: the published contract is what it answers.
 
-Bounded and reproducible: 3 operations x 2 modes x ``EXAMPLES`` cases, ``derandomize=True`` and no
-example database, so CI sends the same requests every run.
+What runs: ``schemathesis run`` (the CLI, as an integrator would) on the served ``/docs.json`` with
+``--checks all`` and all four phases: examples (each operation's documented example), coverage
+(boundary values, wrong types, missing fields, undeclared methods), fuzzing (generated valid and
+invalid bodies) and stateful (sequences that follow the OpenAPI links: ``/chat`` and ``/chat_batch``
+answers' ``request_id`` into ``/feedback``). Reproducible: ``--generation-deterministic`` (Hypothesis
+derandomized, no example database), so CI sends the same requests every run.
 
-Why not ``schemathesis.pytest.from_fixture(...).parametrize()``: with schemathesis 4.32 under
-pytest 9 it fails on every test (``'Function' object has no attribute '_nodeid'``, lazy.py), so the
-operations' Hypothesis strategies are driven directly; the checks are the same functions.
+All checks are on: not_a_server_error, status_code_conformance, content_type_conformance,
+response_headers_conformance, response_schema_conformance, negative_data_rejection,
+positive_data_acceptance, missing_required_header, unsupported_method, allow_header_conformance,
+use_after_free, ensure_resource_availability, ignored_auth, object_level_authorization. Some have
+nothing to judge here today, which the test says rather than hides: missing_required_header (no
+operation declares a required header), ignored_auth / object_level_authorization (no security
+scheme yet; they start judging when auth lands), use_after_free / ensure_resource_availability
+(no DELETE or resource-creating POST with a GET to read it back).
+
+One setting differs from schemathesis' defaults, with its reason: positive_data_acceptance also
+accepts 413 and 422 for schema-valid bodies (``POSITIVE_ALSO_ACCEPTS``).
 """
 
 from __future__ import annotations
 
-import copy
+import json
+import subprocess
+import sys
 from collections import Counter
-from collections.abc import Iterator
+from pathlib import Path
 
-import httpx
 import pytest
-import requests
-import schemathesis
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import response_schema_conformance
 
-OPERATIONS = ["/chat", "/chat_batch", "/feedback"]
-MODES = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
-EXAMPLES = 40  # per operation and mode: 240 cases in all
-CHECKS = [not_a_server_error, response_schema_conformance]
-BENTOML_ERRORS = ("InvalidArgument", "NotFound", "InternalServerError")
+from botkit.serving.problems import ROUTE_ERRORS
 
-
-def correct_bentoml_error_schemas(doc: dict) -> list[str]:
-    """BentoML 1.4.40 documents ``detail`` of its error bodies as a string, but its validation
-    errors (400) send pydantic's list of error objects there. Document what it really sends, so the
-    conformance check tests our schemas and not this known BentoML mismatch. Returns what was changed.
-    """
-    changed = []
-    for name in BENTOML_ERRORS:
-        detail = doc.get("components", {}).get("schemas", {}).get(name, {}).get("properties", {}).get("detail")
-        if detail is not None and detail.get("type") == "string":
-            detail.pop("type")
-            detail["anyOf"] = [{"type": "string"},
-                               {"type": "array", "items": {"type": "object", "required": ["type", "loc", "msg"]}}]
-            changed.append(name)
-    return changed
+MAX_EXAMPLES = 120  # per operation and phase; >= 1,000 generated cases in all (asserted below)
+MIN_CASES = 1000
+# Schema-valid bodies the service may still refuse, and why JSON Schema cannot say it:
+# 413: a batch of 256 messages of 2,000 characters each is schema-valid but can exceed the byte limit
+#      (a transport limit on the encoded body, not on characters);
+# 422: `correct_intent` must be an intent of the *served* model, which the static contract cannot enumerate.
+POSITIVE_ALSO_ACCEPTS = ["413", "422"]
+SCHEMATHESIS_DEFAULT_POSITIVE = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
+# A warning schemathesis may give, and why it is not a contract bug: /feedback answers 404 for
+# generated request ids (no answer has them; ids are random, not guessable) and 422 for generated
+# intents, so most generated feedback is "rejected" although it is valid by the schema.
+EXPECTED_WARNINGS = {"validation_mismatch": ["POST /feedback"]}
+ALL_PHASES = ("examples", "coverage", "fuzzing", "stateful")
 
 
-@pytest.fixture(scope="session")
-def api_schema(server):
-    doc = httpx.get(server.url + "/docs.json", timeout=10).json()
-    fixed = copy.deepcopy(doc)
-    # If BentoML fixes its error schema, this test should learn of it: then drop the correction.
-    assert correct_bentoml_error_schemas(fixed) == list(BENTOML_ERRORS)
-    return schemathesis.openapi.from_dict(fixed)
+def _schemathesis_cli() -> str:
+    return str(Path(sys.executable).with_name("schemathesis"))
 
 
-@pytest.fixture(scope="session")
-def http(server) -> Iterator[requests.Session]:
-    with requests.Session() as s:
-        yield s
+@pytest.fixture(scope="module")
+def fuzz_run(server, tmp_path_factory) -> dict:
+    """One schemathesis run for the module: its JSON report, HAR traffic and printed summary."""
+    out = tmp_path_factory.mktemp("schemathesis")
+    config = out / "schemathesis.toml"
+    statuses = ", ".join(f'"{s}"' for s in SCHEMATHESIS_DEFAULT_POSITIVE + POSITIVE_ALSO_ACCEPTS)
+    config.write_text(f"[checks.positive_data_acceptance]\nexpected-statuses = [{statuses}]\n")
+    cmd = [_schemathesis_cli(), "--config-file", str(config), "run", f"{server.url}/docs.json",
+           "--checks", "all", "--phases", ",".join(ALL_PHASES), "--max-examples", str(MAX_EXAMPLES),
+           "--generation-deterministic", "--workers", "2", "--request-timeout", "30", "--no-color",
+           "--suppress-health-check", "all",  # too_slow/filter_too_much: generation health, not API behaviour
+           "--report", "json,har", "--report-dir", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=out)
+    report_path = out / "report.json" if (out / "report.json").exists() else next(out.glob("*.json"), None)
+    assert report_path is not None, f"no JSON report; schemathesis said:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
+    har = next(out.glob("*.har"), None) or next(out.glob("*har*"), None)
+    return {"report": json.loads(report_path.read_text()), "stdout": proc.stdout, "stderr": proc.stderr,
+            "code": proc.returncode, "har": json.loads(har.read_text()) if har else None}
 
 
-@pytest.fixture(scope="session")
-def strategies(api_schema) -> dict:
-    return {(path, mode): api_schema[path]["POST"].as_strategy(generation_mode=mode)
-            for path in OPERATIONS for mode in MODES}
+def test_schemathesis_with_every_check_and_phase_finds_no_failure(fuzz_run):
+    report, stdout = fuzz_run["report"], fuzz_run["stdout"]
+    summary = stdout[stdout.find("SUMMARY"):] if "SUMMARY" in stdout else stdout[-3000:]
+    assert report["failures"] == [] and report["errors"] == [], summary
+    assert fuzz_run["code"] == 0 and report["exit_code"] == 0, summary
+    assert report["complete"] and report["operations"]["errored"] == 0, summary
+    assert {name: p["status"] for name, p in report["phases"].items()} == dict.fromkeys(ALL_PHASES, "success")
+    cases = report["test_cases"]
+    assert cases["generated"] >= MIN_CASES, cases
+    assert cases["with_failures"] == 0 and cases["errored"] == 0, cases
+    assert "--checks all" in report["command"]
+    print(f"\nschemathesis: {cases['generated']} cases, all checks, phases {', '.join(ALL_PHASES)}, "
+          f"0 failures in {report['running_time']:.1f} s")
 
 
-STATUS_SEEN: dict[tuple[str, str], Counter] = {}
+def test_every_api_operation_was_tested_and_the_links_were_followed(fuzz_run):
+    report, stdout = fuzz_run["report"], fuzz_run["stdout"]
+    tested = set(report["valid_rates"])
+    assert {f"POST {route}" for route in ROUTE_ERRORS} <= tested, tested
+    # Stateful phase: both links (/chat -> /feedback, /chat_batch -> /feedback) were exercised.
+    links = [line.split(":", 1)[1].strip() for line in stdout.splitlines() if "API Links:" in line]
+    assert links and links[0].startswith("2 covered / 2 selected"), stdout[:3000]
 
 
-@pytest.mark.parametrize("mode", MODES, ids=lambda m: m.value)
-@pytest.mark.parametrize("path", OPERATIONS)
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
-@given(data=st.data())
-def test_generated_requests_never_get_a_5xx_and_match_the_schema(server, http, strategies, path, mode, data):
-    case = data.draw(strategies[(path, mode)], label="case")
-    response = case.call_and_validate(base_url=server.url, session=http, checks=CHECKS, timeout=30)
-    STATUS_SEEN.setdefault((path, mode.value), Counter())[response.status_code] += 1
+def test_only_the_explained_warnings(fuzz_run):
+    warnings = {k: v for k, v in fuzz_run["report"]["warnings"].items() if v}
+    unexplained = {k: v for k, v in warnings.items() if sorted(v) != sorted(EXPECTED_WARNINGS.get(k, []))}
+    assert not unexplained, warnings
 
 
-def test_fuzzing_reached_both_valid_and_refused_answers(client):
-    """The fuzz cases ran (same session, earlier in this module) and were not all refused or all accepted."""
-    if not STATUS_SEEN:
-        pytest.skip("the fuzz tests did not run in this session")
-    seen = sum(STATUS_SEEN.values(), Counter())
-    assert seen[200] > 0, STATUS_SEEN
-    assert seen[400] > 0, STATUS_SEEN
-    assert not [code for code in seen if code >= 500], STATUS_SEEN
-    assert client.post("/chat", json={"message": "where is my order"}).status_code == 200
+def test_the_run_reached_answers_and_refusals(fuzz_run):
+    """Not all refused, not all accepted: 200s, 400s, 404s (feedback), 405s (undeclared methods), 415s."""
+    har = fuzz_run["har"]
+    if har is None:
+        pytest.skip("schemathesis wrote no HAR file")
+    seen = Counter(entry["response"]["status"] for entry in har["log"]["entries"])
+    for status in (200, 400, 404, 405):
+        assert seen[status] > 0, seen
+    assert not [code for code in seen if code >= 500], seen
