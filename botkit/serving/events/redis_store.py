@@ -182,6 +182,13 @@ class RedisStore:
         payload = self._event(*entries[0]).payload
         return payload if isinstance(payload, ChatEvent) else None
 
+    def has_chats(self, request_ids: list[str], chunk: int = 5000) -> list[bool]:
+        """For each request id, whether its chat event is in the stream (one round trip per chunk)."""
+        out: list[bool] = []
+        for i in range(0, len(request_ids), chunk):
+            out += [v is not None for v in self._redis.hmget(self._index, request_ids[i:i + chunk])]
+        return out
+
     def count(self, kind: str | None = None) -> int:
         _check_kind(kind)
         if kind is None:
