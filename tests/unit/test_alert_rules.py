@@ -14,7 +14,7 @@ ALERTS = DEPLOY / "alerts.yml"
 ALERTS_TEST = DEPLOY / "alerts_test.yml"
 CONFIG = DEPLOY / "prometheus.yml"
 EXPECTED = {"BotkitHighErrorRatio", "BotkitP95LatencyOverSLO", "BotkitFallbackRateSpike", "BotkitDriftScoreHigh",
-            "BotkitNoTraffic", "BotkitFeedbackNegative"}
+            "BotkitNoTraffic", "BotkitFeedbackNegative", "BotkitEventsDropped", "BotkitEventWriterStuck"}
 
 
 def _promtool(*args: str) -> subprocess.CompletedProcess:
