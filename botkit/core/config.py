@@ -102,6 +102,7 @@ class Settings(BaseSettings):
     max_batch_chars: int = 100_000  # total characters of all messages in one /chat_batch
     feedback_per_session_per_min: int = 10  # feedback rate limits (429 + Retry-After beyond them)
     feedback_per_client_per_min: int = 60
+    feedback_limit_loopback: bool = False  # rate-limit loopback peers too (off: probes, load tests, local proxies)
     correction_min_sessions: int = 3  # retrain learns a correction once this many sessions agree (or a reviewer)
 
     @field_validator("home", "container_cache", "nb_home", "id_key_file", "audit_key_file", "signatures_dir")

@@ -17,7 +17,10 @@ answering before BentoML reads a body:
 - **Feedback rate limit per client** (``BOTKIT_FEEDBACK_PER_CLIENT_PER_MIN``): 429 with
   ``Retry-After``. The client is the bearer token when auth is on, else the peer address. Limits are
   kept per worker process (no shared state on the request path): with N workers a client gets at
-  most N times the limit. The per-session limit needs the body and lives in the service.
+  most N times the limit. Loopback peers without a token are exempt unless
+  ``BOTKIT_FEEDBACK_LIMIT_LOOPBACK``: readiness probes, load tests and a proxy on the same host all
+  come from 127.0.0.1 (a same-host proxy should limit per client itself, e.g. HAProxy stick
+  tables). The per-session limit needs the body and lives in the service (``feedback_gate``).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ __all__ = ["OPEN_PATHS", "RateLimiter", "TrustGuards", "host_allowed", "token_di
 
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})
 PROTECTED_PATHS = frozenset({"/chat", "/chat_batch", "/feedback"})
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 def token_digest(token: str) -> str:
@@ -117,6 +121,7 @@ class TrustGuards:
         per_client = settings.feedback_per_client_per_min if feedback_per_client_per_min is None \
             else feedback_per_client_per_min
         self.feedback_limit = RateLimiter(per_client)
+        self.limit_loopback = settings.feedback_limit_loopback
         if origins:
             from starlette.middleware.cors import CORSMiddleware
 
@@ -146,8 +151,10 @@ class TrustGuards:
             if who is None:
                 return await _problem(401, "Unauthorized", "send Authorization: Bearer <token>",
                                       {"WWW-Authenticate": 'Bearer realm="botkit"'})(scope, receive, send)
-        if path == "/feedback" and scope.get("method") == "POST":
-            client = who or ((scope.get("client") or ("?", 0))[0])
+        peer = (scope.get("client") or ("?", 0))[0]
+        if path == "/feedback" and scope.get("method") == "POST" and (
+                who or self.limit_loopback or peer not in LOOPBACK):
+            client = who or peer
             wait = self.feedback_limit.check(f"client:{client}")
             if wait > 0:
                 return await _problem(429, "Too Many Requests", "feedback rate limit per client",

@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from botkit.core.config import configure_bentoml, settings
 from botkit.serving import logscrub, routelabels
 from botkit.serving.contract import ServeOpenAPI
+from botkit.serving.feedback_gate import FeedbackGate
 from botkit.serving.guards import TrustGuards
 from botkit.serving.metrics import BotMetrics
 from botkit.serving.middleware import BodyLimit, JsonOnly, ProblemResponses
@@ -108,6 +109,7 @@ class Chat:
             self.writer = EventWriter(store, flush_interval_s=cfg.events_commit_interval_s,
                                       max_queue=cfg.events_max_queue, observer=self.metrics.events)
             self._store_reads = ThreadPoolExecutor(4, thread_name_prefix="event-store-read")
+            self.feedback_gate = FeedbackGate(cfg.events_backend)  # once per request id, per-session limit
             self._batching = cfg.batching
             if cfg.startup_delay_s:
                 time.sleep(cfg.startup_delay_s)
@@ -169,7 +171,7 @@ class Chat:
         resp = ChatResponse(request_id=rid, intent=pred.intent, confidence=pred.confidence,
                             reply=self.loaded.model.reply(pred, rid), fallback=pred.fallback,
                             model_version=self.model_version, latency_ms=latency)
-        self._remember(rid)
+        self._remember(rid, session_id)
         ack = self._record(ChatEvent(ts=time.time(), request_id=rid, session_id=session_id,
                                      text=redact(text) if redacted is None else redacted,
                                      intent=pred.intent, confidence=pred.confidence, fallback=pred.fallback,
@@ -262,8 +264,8 @@ class Chat:
         if delay_ms > 0:
             await asyncio.sleep(delay_ms / 1000)
 
-    def _remember(self, rid: str) -> None:
-        self._recent[rid] = ()
+    def _remember(self, rid: str, session_id: str | None = None) -> None:
+        self._recent[rid] = (session_id,) if session_id else ()
         if len(self._recent) > 50_000:
             self._recent.popitem(last=False)
 
@@ -328,11 +330,35 @@ class Chat:
             return self._unavailable("event store not answering (cannot check request_id)", 1, "/feedback")
         if not known_request:
             return problem(404, detail=f"unknown request_id {request_id!r}")
+        refused = await self._feedback_refused(request_id)
+        if refused is not None:
+            return refused
         ack = self.writer.commit_future(FeedbackEvent(ts=time.time(), request_id=request_id, rating=rating,
                                                       correct_intent=correct_intent,
                                                       comment=redact(comment) if comment else None))
         self.metrics.feedback.labels(rating=rating).inc()
         return await self._durable(FeedbackResponse(accepted=True, request_id=request_id), [ack], "/feedback")
+
+    async def _feedback_refused(self, request_id: str):
+        """429 when the rated answer's session sent too much feedback, 409 when the answer was rated
+        already (botkit.serving.feedback_gate); None to go ahead."""
+        loop = asyncio.get_running_loop()
+        recent = self._recent.get(request_id)
+        try:
+            if recent is None:
+                chat = await loop.run_in_executor(self._store_reads, self.writer.store.get_chat, request_id)
+                session = chat.session_id if chat is not None else None
+            else:
+                session = recent[0] if recent else None
+            wait = self.feedback_gate.session_wait(session)
+            if wait > 0:
+                return problem(429, detail="feedback rate limit per session",
+                               headers={"Retry-After": str(int(wait) + 1)})
+            if not await loop.run_in_executor(self._store_reads, self.feedback_gate.claim, request_id):
+                return problem(409, detail="this answer has feedback already (one per request_id)")
+        except Exception as exc:  # the claim store is down: refuse rather than count twice
+            return self._unavailable(f"feedback claims not answering ({type(exc).__name__})", 1, "/feedback")
+        return None
 
     async def _known_request(self, request_id: str) -> bool | None:
         """This worker's recent answers first, then the store (another worker or replica may have

@@ -123,7 +123,7 @@ def test_cors_is_off_by_default(client) -> None:
 def test_bearer_auth_guards_the_api_when_keys_are_set_and_feedback_is_rate_limited(launch) -> None:
     token = "s3cret-token-for-tests"
     srv = launch(env={"BOTKIT_API_KEYS": f"{token_digest('other')},{token_digest(token)}",
-                      "BOTKIT_FEEDBACK_PER_CLIENT_PER_MIN": "3"})
+                      "BOTKIT_FEEDBACK_PER_CLIENT_PER_MIN": "3", "BOTKIT_FEEDBACK_LIMIT_LOOPBACK": "true"})
     auth = {"authorization": f"Bearer {token}"}
     with httpx.Client(base_url=srv.url, timeout=30) as c:
         for bad in ({}, {"authorization": "Bearer wrong"}, {"authorization": token}):
@@ -141,3 +141,27 @@ def test_bearer_auth_guards_the_api_when_keys_are_set_and_feedback_is_rate_limit
         assert codes[3].status_code == 429 and 1 <= int(codes[3].headers["retry-after"]) <= 60
     log = srv.log_path.read_text(errors="replace")
     assert token not in log
+
+
+def test_second_feedback_for_one_answer_is_409_on_any_worker(client, fresh_client) -> None:
+    rid = client.post("/chat", json={"message": "where is my order"}).json()["request_id"]
+    first = client.post("/feedback", json={"request_id": rid, "rating": "down", "correct_intent": "delivery_time"})
+    assert first.status_code == 200, first.text
+    again = [c.post("/feedback", json={"request_id": rid, "rating": "down", "correct_intent": "cancel_order"})
+             for c in (client, fresh_client, fresh_client, fresh_client)]
+    assert [r.status_code for r in again] == [409] * 4, [r.text for r in again]
+    assert again[0].json()["status"] == 409
+
+
+def test_feedback_beyond_the_per_session_limit_is_429_with_retry_after(client) -> None:
+    from botkit.core.config import settings as s
+
+    session = "flood-session-" + "".join(random.choices(string.ascii_lowercase, k=8))
+    ids = [client.post("/chat", json={"message": "where is my order", "session_id": session}).json()["request_id"]
+           for _ in range(s.feedback_per_session_per_min + 1)]
+    codes = [client.post("/feedback", json={"request_id": rid, "rating": "up"}) for rid in ids]
+    assert [r.status_code for r in codes[:-1]] == [200] * s.feedback_per_session_per_min
+    assert codes[-1].status_code == 429 and 1 <= int(codes[-1].headers["retry-after"]) <= 60
+    # Another session is not affected.
+    rid = client.post("/chat", json={"message": "hello", "session_id": session + "-other"}).json()["request_id"]
+    assert client.post("/feedback", json={"request_id": rid, "rating": "up"}).status_code == 200
