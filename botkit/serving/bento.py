@@ -1,8 +1,9 @@
 """Package the service and one model as a bento, offline.
 
 ``bentoml build`` locks packages with uv against the package index by default, which fails
-without a network. Here the bento gets the project's own pins (from ``requirements/lock.txt``)
-with locking off, so the build is reproducible and works on an air-gapped machine; the
+without a network. Here the bento gets the project's own runtime lock (``requirements/runtime.lock``:
+what core and serving import, and everything those need, at the versions tests ran with) with
+locking off, so the build is reproducible and works on an air-gapped machine; the
 worker count is frozen into the bento at this point, so it is an argument.
 """
 
@@ -27,9 +28,7 @@ __all__ = ["BentoBuild", "build_bento", "runtime_requirements"]
 SOURCE_ROOT = PACKAGE_DIR.parent
 # The bento carries the floors the service runs on; ops, teaching and the CLI stay out of the image.
 SERVED_FLOORS = ("core", "serving")
-# What the service imports at run time; the rest of the lock (Jupyter, Locust, test tools) stays out.
-RUNTIME = ("bentoml", "scikit-learn", "skops", "numpy", "scipy", "pyyaml", "redis", "psutil", "prometheus-client",
-           "httptools", "uvloop")
+RUNTIME_LOCK = SOURCE_ROOT / "requirements" / "runtime.lock"
 
 
 @dataclass(frozen=True)
@@ -45,15 +44,20 @@ def _norm(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def runtime_requirements(lock: Path = SOURCE_ROOT / "requirements" / "lock.txt") -> list[str]:
-    """Exact pins for the service's own dependencies, taken from the lock file."""
+def runtime_requirements(lock: Path = RUNTIME_LOCK) -> list[str]:
+    """Every exact pin of the runtime lock (pyproject's runtime dependencies, closed; Jupyter, Locust, tests stay out).
+
+    Hashes stay in the lock: BentoML adds its own lines to the bento's requirements, which
+    pip's all-or-nothing hash mode would then refuse.
+    """
+    if not lock.is_file():
+        raise FileNotFoundError(f"{lock}: no runtime lock (run `make lock`)")
     pins = {}
-    if lock.exists():
-        for line in lock.read_text().splitlines():
-            if "==" in line and not line.startswith("#"):
-                name, version = line.split("==", 1)
-                pins[_norm(name)] = f"{name}=={version.strip()}"
-    return [pins.get(n, n) for n in RUNTIME]
+    for line in lock.read_text().splitlines():
+        m = re.match(r"([A-Za-z0-9][A-Za-z0-9_.\-]*)==([^\s;\\]+)", line)
+        if m:
+            pins[_norm(m.group(1))] = f"{m.group(1)}=={m.group(2)}"
+    return [pins[n] for n in sorted(pins)]
 
 
 def build_bento(model: str | None = None, *, workers: int | None = None,

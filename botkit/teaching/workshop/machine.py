@@ -6,6 +6,7 @@ import contextlib
 import functools
 import importlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -40,21 +41,21 @@ _PACKAGES = (("bentoml", "bentoml"), ("sklearn", "scikit-learn"), ("papermill", 
 def _lock_pins() -> dict[str, str]:
     from botkit.core.config import PACKAGE_DIR
 
-    lock = PACKAGE_DIR.parent / "requirements" / "lock.txt"
+    lock = PACKAGE_DIR.parent / "requirements" / "dev.lock"
     pins = {}
     with contextlib.suppress(OSError):
         for line in lock.read_text(encoding="utf-8").splitlines():
-            if "==" in line and not line.startswith("#"):
-                name, version = line.split("==", 1)
-                pins[name.strip().lower().replace("_", "-")] = version.strip()
+            m = re.match(r"([A-Za-z0-9][A-Za-z0-9_.\-]*)==([^\s;\\]+)", line)  # "name==1.2 \" (hashes follow)
+            if m:
+                pins[re.sub(r"[-_.]+", "-", m.group(1)).lower()] = m.group(2)
     return pins
 
 
 def _version_line(module: str, dist: str, version: str, pins: dict[str, str]) -> CheckLine:
     pinned = pins.get(dist)
     if pinned and pinned != version:
-        return CheckLine(module, False, f"{dist} {version} is installed but requirements/lock.txt pins {pinned}: "
-                                        "run `make setup` (or pip install -r requirements/lock.txt)")
+        return CheckLine(module, False, f"{dist} {version} is installed but requirements/dev.lock pins {pinned}: "
+                                        "run `make setup` (or pip install --require-hashes -r requirements/dev.lock)")
     return CheckLine(module, True, f"{dist} {version}" + (" (as pinned)" if pinned else ""))
 
 
