@@ -48,7 +48,9 @@ class Settings(BaseSettings):
     # Full garbage collections were the p99 (botkit/serving/gctune.py): freeze what is alive after the
     # model loads, and collect generation 0 less often (0 keeps Python's default of 700).
     gc_freeze: bool = True
-    gc_gen0_threshold: int = 0
+    gc_gen0_threshold: int = 10_000
+    # Cancel BentoML's per-request timeout timer once the response starts (botkit/serving/timeouts.py).
+    cancel_request_timers: bool = True
     access_log: bool = False
     # OpenTelemetry spans cost about a quarter of the server's CPU per request (profiled); off
     # unless you export traces somewhere.

@@ -387,7 +387,8 @@ routelabels.install(api.route for api in Chat.apis.values())  # unknown paths co
 Chat.add_asgi_middleware(ServeOpenAPI)
 Chat.add_asgi_middleware(JsonOnly, paths=tuple(api.route for api in Chat.apis.values()))
 Chat.add_asgi_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-cancel_finished_timers()  # BentoML keeps a 30 s timer alive per answered request: the p99 (timeouts.py)
+if settings.cancel_request_timers:  # BentoML keeps a 30 s timer alive per answered request (timeouts.py)
+    cancel_finished_timers()
 
 
 def openapi_document(url: str) -> dict:

@@ -10,6 +10,7 @@ from botkit.core.data import load
 from botkit.core.redact import redact
 from botkit.core.registry import load_model
 from botkit.serving.events import SQLiteStore
+from botkit.serving.privacy import pseudonym
 
 N_MESSAGES = 500
 THREADS = 32
@@ -47,7 +48,7 @@ def test_500_concurrent_messages_each_get_their_own_answer(fresh_client, bot_tag
     ids = [body["request_id"] for _, body in answers]
     assert len(set(ids)) == N_MESSAGES
 
-    # Each request id is recorded against the message it answered (text, session and intent).
+    # Each request id is recorded against the message it answered (text, session pseudonym and intent).
     store = SQLiteStore(settings.events_path)
     try:
         deadline = time.monotonic() + 15
@@ -61,4 +62,4 @@ def test_500_concurrent_messages_each_get_their_own_answer(fresh_client, bot_tag
     assert len(events) == N_MESSAGES
     for i, (msg, want, rid) in enumerate(zip(messages, expected, ids, strict=True)):
         ev = events[rid]
-        assert (ev.session_id, ev.text, ev.intent) == (f"conc-{i}", redact(msg), want.intent), msg
+        assert (ev.session_id, ev.text, ev.intent) == (pseudonym(f"conc-{i}"), redact(msg), want.intent), msg

@@ -7,7 +7,8 @@ the rows differ only in what the benchmark compares:
   A batchable API takes a list, so a request is ``{"message": ["text"]}`` and the answer a list of one.
   ``max_latency_ms=1000``: FACTS.md measured 57-98 % ``503`` answers at 20 ms under 50 users.
 - ``Ceiling``: parses the same ``ChatRequest`` and returns a constant ``ChatResponse`` (the model's
-  answer to one message, computed at start): what BentoML's HTTP stack costs here with no model work.
+  answer to one message, computed at start): what botkit's HTTP stack (BentoML with botkit's GC and
+  timer settings) costs here with no model work.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import bentoml
 
 from botkit.core.config import settings
 from botkit.serving.schemas import ChatRequest, ChatResponse
+from botkit.serving.timeouts import cancel_finished_timers
 
 __all__ = ["BATCHABLE_MAX_LATENCY_MS", "BatchableChat", "Ceiling", "constant_response"]
 
@@ -70,12 +72,20 @@ class BatchableChat:
         return out
 
 
+if settings.cancel_request_timers:  # as in botkit's service: the ceiling is botkit's stack without the model
+    cancel_finished_timers()
+
+
 @bentoml.service(name="bench-ceiling", **_SERVICE)
 class Ceiling:
     """No model: parse the request, answer a constant."""
 
     def __init__(self) -> None:
+        from botkit.serving.gctune import tune
+
         self._answer = constant_response()
+        cfg = settings.from_env()
+        tune(freeze=cfg.gc_freeze, gen0_threshold=cfg.gc_gen0_threshold, observe=False)  # botkit's GC settings
 
     @bentoml.api(route="/chat", input_spec=ChatRequest, output_spec=ChatResponse)
     async def chat(self, message: str, session_id: str | None = None) -> ChatResponse:
