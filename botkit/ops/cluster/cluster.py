@@ -120,6 +120,10 @@ class Cluster:
         log.close()
         self.supervisord_pid = proc.pid
         self._save_state()
+        if self.prometheus:
+            from botkit.ops.cluster.dashboard import write
+
+            write(self.directory / "grafana", self.prometheus_url)
         try:
             self.wait_healthy(timeout_s)
         except BaseException:
