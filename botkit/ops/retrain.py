@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from botkit.core.config import settings
 from botkit.core.data import OOS, Dataset, load, normalize
+from botkit.ops import corrections as corrections_rule
 from botkit.ops import governance
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ class RetrainResult:
 
 
 def _read_events(store: EventStore) -> tuple[dict[str, ChatEvent], dict[str, FeedbackEvent], set[str]]:
-    """First chat event per request, last corrective feedback per request, requests with any feedback."""
+    """First chat event per request, first corrective feedback per request, requests with any feedback."""
     chats: dict[str, ChatEvent] = {}
     corrections: dict[str, FeedbackEvent] = {}
     with_feedback: set[str] = set()
@@ -76,7 +77,7 @@ def _read_events(store: EventStore) -> tuple[dict[str, ChatEvent], dict[str, Fee
             elif ev.kind == "feedback":
                 with_feedback.add(p.request_id)
                 if getattr(p, "correct_intent", None):
-                    corrections[p.request_id] = p  # type: ignore[assignment]
+                    corrections.setdefault(p.request_id, p)  # type: ignore[arg-type]  # each request counts once
     return chats, corrections, with_feedback
 
 
@@ -114,6 +115,11 @@ def _cell(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
+def _visible_row(c: ChatEvent) -> list[str]:
+    text, flags = corrections_rule.visible(c.text)  # invisible characters removed and flagged
+    return [_cell(c.request_id), _cell(text), c.intent, f"{c.confidence:.4f}", flags]
+
+
 def _write_review_queue(path: Path, chats: dict[str, ChatEvent], with_feedback: set[str],
                         min_confidence: float) -> int:
     """Uncorrected low-confidence chats, least confident first; cells starting = + - @ get a leading '."""
@@ -122,8 +128,8 @@ def _write_review_queue(path: Path, chats: dict[str, ChatEvent], with_feedback: 
                   key=lambda c: (c.confidence, c.ts))
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["request_id", "text", "predicted_intent", "confidence"])
-        w.writerows([_cell(c.request_id), _cell(c.text), c.intent, f"{c.confidence:.4f}"] for c in rows)
+        w.writerow(["request_id", "text", "predicted_intent", "confidence", "flags"])
+        w.writerows(_visible_row(c) for c in rows)
     return len(rows)
 
 
@@ -229,12 +235,15 @@ def retrain(*, base: Dataset | str | os.PathLike[str] | None = None,
             reviewer: str | None = None, policy: governance.Policy | str | os.PathLike[str] | None = None,
             promote: bool = True, out_dir: str | os.PathLike[str] | None = None, name: str | None = None,
             who: str | None = None, audit: governance.AuditLog | str | os.PathLike[str] | None = None,
+            approvals: str | os.PathLike[str] | None = None, min_sessions: int | None = None,
             ) -> RetrainResult:
     """Learn from corrective feedback, train a candidate on top of production, let the policy decide.
 
     Records ``data_import``, ``train`` and then ``promote``/``reject`` (or ``evaluate`` when
     ``promote`` is false) in the audit log. With no usable correction nothing is trained and
-    only the review queue is written.
+    only the review queue is written. Corrections pass :mod:`botkit.ops.corrections` first
+    (``min_sessions`` distinct sessions agreeing on an utterance the bot was unsure about, or a
+    reviewer's ``approvals`` file); the rest wait in ``corrections_review.csv``.
     """
     from botkit.core.model import TrainParams
     from botkit.core.registry import get_info, list_models
@@ -261,7 +270,15 @@ def retrain(*, base: Dataset | str | os.PathLike[str] | None = None,
         if opened:
             es.close()  # type: ignore[union-attr]
     n_review = _write_review_queue(paths["review_queue"], chats, with_feedback, min_confidence)
-    examples, skipped = _examples(base_ds, chats, corrections)
+    learnable, _accepted, held = corrections_rule.decide(
+        chats, corrections, known=set(base_ds.intents) | {OOS}, min_confidence=min_confidence,
+        min_sessions=settings.correction_min_sessions if min_sessions is None else min_sessions,
+        approved=corrections_rule.load_approvals(approvals))
+    paths["corrections_review"] = run / "corrections_review.csv"
+    corrections_rule.write_review(paths["corrections_review"], held)
+    examples, skipped = _examples(base_ds, chats, learnable)
+    if held:
+        skipped = dict(sorted({**skipped, "held_for_review": sum(len(b.requests) for b in held)}.items()))
     production = next((m["tag"] for m in reversed(list_models(name)) if m["stage"] == "production"), None)
     if not examples:
         return RetrainResult(None, production, base_ds.name, base_ds.fingerprint(), 0, n_review, skipped,
@@ -282,7 +299,8 @@ def retrain(*, base: Dataset | str | os.PathLike[str] | None = None,
         "skipped": skipped, "n_review": n_review, "min_confidence": min_confidence,
         "n_corrections": len(corrections), "sizes": ds.sizes()},
         artefacts={"new_examples.jsonl": _sha256(paths["new_examples"]),
-                   "review_queue.csv": _sha256(paths["review_queue"])})
+                   "review_queue.csv": _sha256(paths["review_queue"]),
+                   "corrections_review.csv": _sha256(paths["corrections_review"])})
 
     params = (TrainParams.from_dict(get_info(production)["metadata"].get("params") or {}) if production
               else TrainParams(seed=settings.seed))

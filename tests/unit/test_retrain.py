@@ -66,8 +66,8 @@ def bundled():
     return load()
 
 
-def _chat(rid: str, text: str, intent: str, confidence: float, ts: float) -> ChatEvent:
-    return ChatEvent(ts=ts, request_id=rid, session_id="s1", text=text, intent=intent, confidence=confidence,
+def _chat(rid: str, text: str, intent: str, confidence: float, ts: float, session: str = "s1") -> ChatEvent:
+    return ChatEvent(ts=ts, request_id=rid, session_id=session, text=text, intent=intent, confidence=confidence,
                      fallback=intent == OOS, latency_ms=3.0, model_version="prod")
 
 
@@ -78,8 +78,10 @@ def _fill_store(path: Path, held_out_file: Path, bundled) -> list[str]:
     events: list = []
     ts = 1_750_000_000.0
     for i, (text, intent) in enumerate([(r["text"], r["intent"]) for r in rows] + leaks):
-        events += [_chat(f"fix{i}", text, "greeting", 0.3, ts + i),
-                   FeedbackEvent(ts=ts + i + 0.5, request_id=f"fix{i}", rating="down", correct_intent=intent)]
+        for s in ("s1", "s2", "s3"):  # three sessions agree: the rule of botkit.ops.corrections
+            rid = f"fix{i}{s}"
+            events += [_chat(rid, text, "greeting", 0.3, ts + i, session=s),
+                       FeedbackEvent(ts=ts + i + 0.5, request_id=rid, rating="down", correct_intent=intent)]
     for i, (text, conf) in enumerate(LOW_CONFIDENCE):
         events.append(_chat(f"low{i}", text, OOS, conf, ts + 100 + i))
     events += [_chat("sure", "where is my refund", "refund_status", 0.97, ts + 200),  # confident: no review
@@ -129,8 +131,9 @@ def test_retrain_end_to_end_on_the_bundled_data(tmp_path: Path, bundled, model_n
     with r.paths["review_queue"].open() as fh:
         queue = list(csv.DictReader(fh))
     assert [q["request_id"] for q in queue] == sorted(low_ids, key=lambda i: LOW_CONFIDENCE[int(i[3:])][1])
-    assert list(queue[0]) == ["request_id", "text", "predicted_intent", "confidence"]
-    assert queue[0] == {"request_id": "low2", "text": "hmm ok so", "predicted_intent": OOS, "confidence": "0.1200"}
+    assert list(queue[0]) == ["request_id", "text", "predicted_intent", "confidence", "flags"]
+    assert queue[0] == {"request_id": "low2", "text": "hmm ok so", "predicted_intent": OOS, "confidence": "0.1200",
+                        "flags": ""}
     assert r.n_review == len(LOW_CONFIDENCE)
     assert {q["text"] for q in queue} >= {"lamp thing", "'=HYPERLINK(\"http://x\")"}  # no formula runs
 
@@ -148,7 +151,7 @@ def test_retrain_end_to_end_on_the_bundled_data(tmp_path: Path, bundled, model_n
     assert data_import["who"] == "retrain-job"
     assert data_import["details"]["skipped"] == {"leak_val_test": LEAKS}
     assert data_import["details"]["fingerprint"] == r.data_fingerprint
-    assert set(data_import["artefacts"]) == {"new_examples.jsonl", "review_queue.csv"}
+    assert set(data_import["artefacts"]) == {"new_examples.jsonl", "review_queue.csv", "corrections_review.csv"}
 
     # With a reviewer the same events make the same data set, and the candidate goes live.
     r2 = retrain(base=bundled, store=events, reviewer="alice", policy=_policy(), name=model_name,
