@@ -3,8 +3,12 @@
 Monitoring, drift checks and retraining all read the same append-only stream, so it lives
 in one place with one small interface (:class:`EventStore`) and two backends: SQLite for a
 single host (several BentoML worker processes writing one file) and Redis Streams when
-several hosts share the stream. The request path never waits for storage: it hands events
-to an :class:`EventWriter`, whose background thread writes them in batches.
+several hosts share the stream. Requests hand events to an :class:`EventWriter`, whose one
+background thread writes them in group commits; with durable acknowledgement (the service's
+default) a request waits for the commit holding its event, bounded, before it answers 200.
+
+Modules: ``schema`` (events, the store protocol), ``sqlite``, ``redis_store``, ``factory``
+(``open_store``), ``consumer``, ``writer``.
 
 Privacy: ``ChatEvent.text`` and ``FeedbackEvent.comment`` arrive *already redacted* by the
 caller (the service redacts before queuing). This module neither redacts nor logs them: its
@@ -18,7 +22,9 @@ Delivery guarantees, in one place:
   script (Redis), so a batch is stored whole or not at all;
 * :class:`EventWriter` retries failed batches until they are written; the one place an event
   is dropped is :meth:`EventWriter.submit` when its queue is full, and each such drop is
-  counted in ``EventWriter.dropped`` and logged;
+  counted in ``EventWriter.dropped`` and logged; :meth:`EventWriter.commit` returns only once
+  the event is committed, else raises :class:`StoreUnavailable` within its bound (never "acked
+  but not stored"; "stored but not acked" can happen and is harmless);
 * :class:`Consumer` offsets are stored in the backend; processing is at-least-once between
   ``poll`` and ``commit``, and exactly-once across restarts for whatever was committed.
 """

@@ -57,7 +57,7 @@ class EventWriter:
     that was in fact stored harmless. ``acknowledged`` counts events the store confirmed:
     those survive a kill -9, while events still queued in memory (``pending``) do not.
 
-    Durable acknowledgement: :meth:`store` (async) and :meth:`store_sync` queue an event and
+    Durable acknowledgement: :meth:`commit` (async) and :meth:`commit_sync` queue an event and
     wait for the group commit that contains it (one transaction or one Redis script per batch,
     ``flush_interval_s`` of lingering to gather it), so a caller that answers 200 afterwards
     has an event that survives a kill -9 of this process. When it is not committed within the
@@ -200,15 +200,15 @@ class EventWriter:
         if not all(results):
             raise self._refused()
 
-    async def store(self, event: Payload, timeout_s: float) -> None:
+    async def commit(self, event: Payload, timeout_s: float) -> None:
         """Queue ``event`` and wait (without blocking the event loop) until it is committed.
 
         Raises :class:`StoreUnavailable` when it was refused or not committed within ``timeout_s``.
         """
         await self.wait_committed([self.commit_future(event)], timeout_s)
 
-    def store_sync(self, event: Payload, timeout_s: float) -> None:
-        """:meth:`store` for threads: blocks the calling thread up to ``timeout_s``."""
+    def commit_sync(self, event: Payload, timeout_s: float) -> None:
+        """:meth:`commit` for threads: blocks the calling thread up to ``timeout_s``."""
         ticket = self._enqueue(event)
         if ticket is None:
             raise self._refused()
