@@ -412,7 +412,7 @@ def _run(host: str, users: int, spawn_rate: float, duration_s: float, shape: str
     result.paths["summary_json"] = out / "summary.json"
     result.paths["summary_json"].write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
     result.paths["plot_png"] = plot_loadtest(paths["history_csv"], out / "loadtest.png", entries=entries,
-                                             title=f"{host}: {shape or 'constant'} load, {users} users")
+                                             title=f"{_host_label(host)}: {shape or 'constant'} load, {users} users")
     result.paths["summary_md"] = out / "summary.md"
     result.paths["summary_md"].write_text(_markdown(result), encoding="utf-8")
     return result
@@ -476,6 +476,11 @@ def per_second(entries: Iterable[Mapping[str, Any]]) -> dict[int, tuple[int, int
     return {sec: (v[0], v[1]) for sec, v in sorted(out.items())}
 
 
+def _host_label(host: str) -> str:
+    """A plot title names the target without a loopback port, so committed figures read the same everywhere."""
+    return "the local service" if re.search(r"//(127\.0\.0\.1|localhost|\[::1\])(:\d+)?/?$", host) else host
+
+
 def plot_loadtest(history_csv: Path, path: Path, *, entries: Iterable[Mapping[str, Any]] | None = None,
                   title: str = "") -> Path:
     """Throughput, latency percentiles and users over time, as one PNG with three panels.
@@ -490,7 +495,7 @@ def plot_loadtest(history_csv: Path, path: Path, *, entries: Iterable[Mapping[st
 
     rows = [r for r in _read_history(Path(history_csv)) if r.get("Name") == "Aggregated"]
     counts = per_second(entries or [])
-    starts = [_num(r["Timestamp"]) for r in rows[:1]] + [float(min(counts))] * bool(counts)
+    starts = [_num(r["Timestamp"]) for r in rows[:1]] + ([float(min(counts))] if counts else [])
     t0 = min(starts) if starts else 0.0
     fig = Figure(figsize=(9, 8), layout="constrained")
     ax_rps, ax_lat, ax_users = fig.subplots(3, 1, sharex=True)

@@ -220,3 +220,75 @@ def serving(**server_kwargs):
 
     with Server(**server_kwargs) as srv:  # start() waits for every worker
         yield srv
+
+
+# ---------------------------------------------------------------------------- one thread through the day
+# Notebooks 02-05 share one workshop home: the model gated in 02 is packaged in 03, served in 04 and
+# monitored in 05. Each still runs alone: thread_bot() trains the same seeded model when none was handed
+# over, so the printed output does not depend on the order; where the bot came from is recorded only.
+
+__all__ += ["THREAD_HOME", "hand_over", "shown", "thread_bot", "thread_home"]
+
+THREAD_HOME = "thread"
+_THREAD_FILE = "thread.json"
+
+
+def thread_home(*, start: bool = False) -> Path:
+    """The workshop home notebooks 02-05 share (``<nb_home>/thread``); notebook 02 ``start``\\ s it empty."""
+    return private_home(THREAD_HOME, fresh=start)
+
+
+def hand_over(tag: str, *, by: str) -> None:
+    """Make ``tag`` the bot of the day for the notebooks after this one (production stage, marked in the home)."""
+    from botkit.core import config
+    from botkit.core.registry import set_stage
+
+    set_stage(tag, "production")
+    (config.settings.home / _THREAD_FILE).write_text(json.dumps({"tag": tag, "by": by}), encoding="utf-8")
+
+
+def thread_bot(*, seed: int = 42, by: str):
+    """The bot of the day: the model handed over earlier in the thread, or, alone, one trained the same way now.
+
+    Returns a ``botkit.ops.pipeline.TrainResult`` in production either way. A handed-over model is
+    loaded from the store (hash-checked) and evaluated again on the same test split, which gives the
+    metrics training gave, so a notebook prints the same whether it runs alone or after the others.
+    """
+    from botkit.core import config, data, registry
+    from botkit.core.evaluate import evaluate
+    from botkit.core.model import TrainParams
+    from botkit.ops.pipeline import TrainResult, train_evaluate_register
+
+    settings = config.settings
+    handed: dict = {}
+    with contextlib.suppress(OSError, ValueError):
+        handed = json.loads((settings.home / _THREAD_FILE).read_text(encoding="utf-8"))
+    if handed.get("tag"):
+        try:
+            loaded = registry.load_model(handed["tag"])
+        except registry.RegistryError:
+            loaded = None
+        if loaded is not None:
+            ds = data.load(seed=settings.seed)
+            result = TrainResult(loaded.tag, loaded.model, ds, evaluate(loaded.model, ds.test),
+                                 settings.reports_dir / "eval" / loaded.tag.replace(":", "-"))
+            record("thread_bot_from", handed.get("by", "?"))
+            return result
+    result = train_evaluate_register(params=TrainParams(seed=seed))
+    hand_over(result.tag, by=by)
+    record("thread_bot_from", by)
+    return result
+
+
+def shown(path: str | os.PathLike[str]) -> str:
+    """A path as a notebook should print it: relative to the workshop home or the project, never absolute.
+
+    Committed outputs then read the same on every machine (no user names, temp folders or ports).
+    """
+    from botkit.core import config
+
+    p = Path(path).resolve()
+    for base, prefix in ((config.settings.home, "<home>/"), (config.PACKAGE_DIR.parent, "")):
+        with contextlib.suppress(ValueError):
+            return prefix + str(p.relative_to(Path(base).resolve()))
+    return p.name

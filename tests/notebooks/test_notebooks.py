@@ -92,7 +92,7 @@ def test_has_one_parameters_cell_that_sets_smoke(path: Path) -> None:
 @by_notebook
 def test_first_code_cell_isolates_the_notebook_before_botkit_is_imported(path: Path) -> None:
     first = _code_cells(_read(path))[0].source
-    assert "private_home(" in first or "BOTKIT_HOME" in first, (
+    assert "private_home(" in first or "thread_home(" in first or "BOTKIT_HOME" in first, (
         "the first code cell must give the notebook its own home (botkit.teaching.notebooks.private_home or "
         "BOTKIT_HOME/BENTOML_HOME) before botkit.core.config is imported"
     )
