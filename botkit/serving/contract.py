@@ -73,9 +73,12 @@ _ERROR_EXAMPLES: dict[int, dict[str, Any]] = {
           "errors": [{"loc": ["message"], "msg": "Value error, message must not be empty or whitespace",
                       "type": "value_error"}]},
     404: {"detail": "unknown request_id '0123456789abcdef0123456789abcdef'"},
+    409: {"detail": "this answer has feedback already (one per request_id)"},
     413: {"detail": "request body over 1000000 bytes"},
+    401: {"detail": "send Authorization: Bearer <token>"},
     415: {"detail": "send Content-Type: application/json (got 'application/x-www-form-urlencoded')"},
     422: {"detail": "unknown intent 'buy_a_unicorn'", "known_intents": ["cancel_order", "oos", "order_status"]},
+    429: {"detail": "feedback rate limit per client"},
     500: {"detail": "An unexpected error has occurred, please check the server log."},
     503: {"detail": "service not ready: model is still loading"},
 }

@@ -14,13 +14,23 @@ bidi overrides or zero-width characters, no line breaks), no leading or trailing
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 from botkit.core.keys import keyed_hash
 
-__all__ = ["PSEUDONYM_PREFIX", "SESSION_ID_MAX_CHARS", "check_session_id", "pseudonym"]
+__all__ = ["PSEUDONYM_PREFIX", "SESSION_ID_MAX_CHARS", "SESSION_ID_PATTERN", "check_session_id", "pseudonym"]
 
 SESSION_ID_MAX_CHARS: Final = 128
+# Not printable: controls (Cc), format (Cf: bidi overrides, zero-width, BOM), separators other than the ASCII
+# space (Zs, Zl, Zp) and private use (Co), as explicit Basic Multilingual Plane ranges, so that the JSON Schema
+# ``pattern`` published in /docs.json (SESSION_ID_PATTERN) and this check are one rule in every regex engine
+# (an ECMAScript pattern cannot name astral characters; those, and unassigned ones, are allowed).
+_NOT_PRINTABLE: Final = (r"\u0000-\u001F\u007F-\u00A0\u00AD\u0600-\u0605\u061C\u06DD\u070F\u0890\u0891\u08E2\u1680"
+                         r"\u180E\u2000-\u200F\u2028-\u202F\u205F-\u2064\u2066-\u206F\u3000\uE000-\uF8FF\uFEFF"
+                         r"\uFFF9-\uFFFB")
+SESSION_ID_PATTERN: Final = f"^[^{_NOT_PRINTABLE} ]([^{_NOT_PRINTABLE}]*[^{_NOT_PRINTABLE} ])?$"
+_NOT_PRINTABLE_RE: Final = re.compile(f"[{_NOT_PRINTABLE}]")
 PSEUDONYM_PREFIX: Final = "s1:"  # versioned, so a key rotation can say which key made a pseudonym
 _PSEUDONYM_HEX: Final = 32  # 128 bits of the HMAC: no collisions among any realistic number of sessions
 
@@ -34,9 +44,7 @@ def check_session_id(value: str | None) -> str | None:
         return None
     if not value or len(value) > SESSION_ID_MAX_CHARS:
         raise ValueError(f"session_id must have 1 to {SESSION_ID_MAX_CHARS} characters")
-    # isprintable() is False for control (Cc), format (Cf: bidi overrides, zero-width), separator
-    # (Zl, Zp, and every Zs but the ASCII space), surrogate, private-use and unassigned characters.
-    if not value.isprintable():
+    if _NOT_PRINTABLE_RE.search(value):
         raise ValueError("session_id must hold printable characters only (no control, format or bidi characters)")
     if value.strip() != value:
         raise ValueError("session_id must not start or end with a space")

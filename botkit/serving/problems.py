@@ -73,23 +73,28 @@ def problem(status: int, title: str | None = None, detail: str = "", *, headers:
 # Which error statuses each API route can answer, and when: the OpenAPI document lists exactly these
 # (plus 200). Add a row when a route learns a new refusal, then `make openapi`.
 _COMMON = {
-    413: "The request body is larger than the configured limit (BOTKIT_MAX_BODY_BYTES); for /chat_batch also"
-         " when all messages together exceed BOTKIT_MAX_BATCH_CHARS characters.",
-    400: "The body is not valid JSON or does not match the request schema; `errors` lists each invalid field."
-         " Also: the `Host` header is not on the allow-list (BOTKIT_ALLOWED_HOSTS).",
-    401: "Bearer token missing or wrong (only when BOTKIT_API_KEYS is set).",
+    400: "The body is not valid JSON or does not match the request schema (`errors` lists each invalid field), "
+         "or the Host header is not allowed (BOTKIT_ALLOWED_HOSTS).",
+    401: "Only when API keys are configured (BOTKIT_API_KEYS): no valid `Authorization: Bearer <token>`.",
+    413: "The request body is larger than the configured limit (BOTKIT_MAX_BODY_BYTES).",
     415: "The request is not `Content-Type: application/json` (forms and multipart are refused).",
     500: "An unexpected error inside the service (a bug: please report it with the time of the request).",
-    503: "The model is still loading or failed to load; retry later.",
+    503: "The model is still loading, or the event store did not acknowledge the events in time; "
+         "retry after `Retry-After` seconds.",
 }
 ROUTE_ERRORS: dict[str, dict[int, str]] = {
     "/chat": dict(_COMMON),
-    "/chat_batch": dict(_COMMON),
+    "/chat_batch": {
+        **_COMMON,
+        413: "The request body is over BOTKIT_MAX_BODY_BYTES, or all messages together are over "
+             "BOTKIT_MAX_BATCH_CHARS characters.",
+    },
     "/feedback": {
         **_COMMON,
         404: "No answer with this `request_id` is known (never given, or expired from the store).",
-        409: "This answer has feedback already: one feedback per `request_id` (later ones are refused).",
         422: "`correct_intent` is not an intent of the served model; `known_intents` lists them.",
-        429: "Too much feedback from this client or for this session; retry after `Retry-After` seconds.",
+        409: "This answer has feedback already (one per `request_id`).",
+        429: "Too much feedback from this client (BOTKIT_FEEDBACK_PER_CLIENT_PER_MIN) or for this session; "
+             "retry after `Retry-After` seconds.",
     },
 }

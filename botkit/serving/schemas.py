@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from botkit.core.config import settings
-from botkit.serving.privacy import check_session_id
+from botkit.serving.privacy import SESSION_ID_PATTERN, check_session_id
 
 __all__ = ["MAX_BATCH_MESSAGES", "MAX_CHARS", "MESSAGE_PATTERN", "ChatBatchRequest", "ChatRequest", "ChatResponse",
            "FeedbackRequest", "FeedbackResponse"]
@@ -50,13 +50,15 @@ def _clean(text: str) -> str:
 
 
 _MESSAGE_SCHEMA = {"pattern": MESSAGE_PATTERN}
+_SESSION_SCHEMA = {"pattern": SESSION_ID_PATTERN}  # printable, no space at either end (botkit.serving.privacy)
 
 
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     message: Annotated[str, Field(min_length=1, max_length=MAX_CHARS, description="What the user typed.",
                                      json_schema_extra=_MESSAGE_SCHEMA)]
-    session_id: Annotated[str | None, Field(max_length=128, description="Groups the turns of one user.")] = None
+    session_id: Annotated[str | None, Field(min_length=1, max_length=128, description="Groups the turns of one user.",
+                                            json_schema_extra=_SESSION_SCHEMA)] = None
 
     @field_validator("session_id")
     @classmethod
@@ -74,7 +76,7 @@ class ChatBatchRequest(BaseModel):
     messages: Annotated[list[Annotated[str, Field(min_length=1, max_length=MAX_CHARS,
                                                   json_schema_extra=_MESSAGE_SCHEMA)]],
                         Field(min_length=1, max_length=MAX_BATCH_MESSAGES)]
-    session_id: Annotated[str | None, Field(max_length=128)] = None
+    session_id: Annotated[str | None, Field(min_length=1, max_length=128, json_schema_extra=_SESSION_SCHEMA)] = None
 
     @field_validator("session_id")
     @classmethod

@@ -12,6 +12,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from botkit.serving.contract import SNAPSHOT, build_openapi, render
+from botkit.serving.privacy import SESSION_ID_PATTERN
 from botkit.serving.problems import PROBLEM_MEDIA_TYPE, ROUTE_ERRORS
 from botkit.serving.schemas import MESSAGE_PATTERN, ChatRequest
 
@@ -58,22 +59,23 @@ def test_request_examples_are_valid_by_the_models():
         spec["request"].model_validate(spec["example"])
 
 
-def _accepted_by_service(text: str) -> bool:
+def _accepted_by_service(field: str, text: str) -> bool:
     try:
-        ChatRequest(message=text)
+        ChatRequest(**{"message": "hi", field: text})
     except ValueError:
         return False
     return True
 
 
-def test_the_published_message_pattern_accepts_exactly_what_the_service_accepts(doc):
+@pytest.mark.parametrize(("field", "rule"), [("message", MESSAGE_PATTERN), ("session_id", SESSION_ID_PATTERN)])
+def test_the_published_pattern_accepts_exactly_what_the_service_accepts(doc, field, rule):
     """Every character alone, after a space and after a letter: the JSON Schema validator schemathesis
     uses (jsonschema_rs, ECMAScript regex) and the service must agree on each, so schema-valid
-    messages are never refused and schema-invalid ones never answered."""
-    schema = doc["components"]["schemas"]["ChatRequest"]["properties"]["message"]
-    assert schema["pattern"] == MESSAGE_PATTERN
+    values are never refused and schema-invalid ones never answered."""
+    schema = doc["components"]["schemas"]["ChatRequest"]["properties"][field]
+    assert schema["pattern"] == rule
     published = jsonschema_rs.Draft4Validator({"type": "string", "pattern": schema["pattern"]})
-    python = re.compile(MESSAGE_PATTERN)
+    python = re.compile(rule)
     disagree = []
     # Every BMP character, and the astral planes sampled (none of them is in either class) plus their
     # format characters, which the service counts as visible (see schemas.INVISIBLE_CLASS).
@@ -82,8 +84,8 @@ def test_the_published_message_pattern_accepts_exactly_what_the_service_accepts(
         if 0xD800 <= code <= 0xDFFF:  # lone surrogates are not valid JSON text
             continue
         ch = chr(code)
-        for text in (ch, " " + ch, "a" + ch + "\n"):
-            service = _accepted_by_service(text)
+        for text in (ch, " " + ch, "a" + ch + "b"):
+            service = _accepted_by_service(field, text)
             if service != published.is_valid(text) or service != bool(python.fullmatch(text)):
                 disagree.append(f"U+{code:04X} in {text!r}")
     assert not disagree, disagree[:20]
