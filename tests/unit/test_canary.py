@@ -80,7 +80,7 @@ def test_slower_canary_fails_latency_and_a_faster_one_passes():
 def test_slower_by_less_than_the_minimum_effect_is_marginal_not_fail():
     rng = np.random.default_rng(2)
     stable = rng.lognormal(math.log(8), 0.3, 5000)
-    canary = rng.lognormal(math.log(8 * 1.1), 0.3, 5000)  # +10 %: significant, below +25 %
+    canary = rng.lognormal(math.log(8 * 1.1), 0.3, 5000)  # +10 %: significant, below +50 % and +20 ms
     r = compare_latency(SPEC["latency_ms"], stable, canary)
     assert r.p_value < 0.001 and r.verdict == "marginal"
 
@@ -137,7 +137,7 @@ def test_false_alarm_rate_on_identical_traffic_is_below_one_percent():
     assert false_alarm_rate(trials=400, seed=11) <= 0.01
 
 
-@pytest.mark.parametrize("change", [{"latency_median_ms": 16.0}, {"error_rate": 0.08},
+@pytest.mark.parametrize("change", [{"latency_median_ms": 40.0}, {"error_rate": 0.08},
                                     {"fallback_rate": 0.3}, {"confidence_ab": (2.5, 2.0)}])
 def test_real_regressions_are_caught_nine_times_in_ten(change):
     assert false_alarm_rate(trials=60, seed=12, **change) >= 0.9
