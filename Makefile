@@ -20,7 +20,7 @@ export BOTKIT_CONTAINER_CACHE ?= $(HOME)/.cache/botkit/container
 LINT_DIRS := $(wildcard botkit tests loadtests)
 PIPQUIET := 2>&1 | { grep -v "Location 'file:" || true; }
 
-.PHONY: help setup run test test-fast test-nbval lint lab notebooks bench container clean lock sysdeps workshop slides openapi
+.PHONY: help setup run test test-fast test-nbval lint lab notebooks bench profile container clean lock sysdeps workshop slides openapi
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -28,7 +28,7 @@ help: ## list the targets
 $(STAMP): requirements/dev.lock pyproject.toml
 	@test -x $(PY) || { echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
 	@echo "installing the locked packages (requirements/dev.lock, hashes checked) ..."
-	@$(PY) -m pip install -q --disable-pip-version-check --require-hashes -r requirements/dev.lock $(PIPQUIET)
+	@$(PY) -m pip install -q --disable-pip-version-check --require-hashes --no-deps -r requirements/dev.lock $(PIPQUIET)
 	@$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . $(PIPQUIET)
 	@touch $(STAMP)
 
@@ -87,6 +87,9 @@ notebooks: $(STAMP) ## re-execute the notebooks with papermill and store them ex
 
 bench: $(STAMP) ## botkit against its peers, same model and load; renders loadtests/RESULTS.md (BENCH_ARGS=--help)
 	@$(BOTKIT) bench run $(BENCH_ARGS)
+
+profile: $(STAMP) ## py-spy, GC pauses and CPU per request of the default under the bench load (PROFILE_ARGS=--help)
+	@$(BOTKIT) bench profile $(PROFILE_ARGS)
 
 container: $(STAMP) sysdeps ## build the bento's image locally with buildah and prove it answers
 	@$(BOTKIT) models show >/dev/null 2>&1 || $(BOTKIT) train --stage production
