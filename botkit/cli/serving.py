@@ -52,10 +52,12 @@ def cmd_serve(a: argparse.Namespace) -> int:
     tag = resolve_tag(a.model, settings.model_name)
     server = Server(model=tag, host=a.host, port=a.port, workers=a.workers, log_path=a.log)
     print(f"starting {tag} with {a.workers or settings.workers} worker(s) ...", file=sys.stderr)
-    server.start()
-    print(f"serving {tag} at {server.url}  (docs: {server.url}/  metrics: {server.url}/metrics)")
-    print(f"log: {server.log_path}; Ctrl-C to stop", flush=True)
-    code = server.run_until_signal()  # SIGTERM/SIGINT: the whole tree stops, workers included
+
+    def ready(s: Server) -> None:
+        print(f"serving {tag} at {s.url}  (docs: {s.url}/  metrics: {s.url}/metrics)")
+        print(f"log: {s.log_path}; Ctrl-C to stop", flush=True)
+
+    code = server.run_until_signal(ready)  # SIGTERM/SIGINT, even during startup: the whole tree stops
     if code is not None:
         raise CommandError(f"the server stopped by itself (exit code {code}); see {server.log_path}")
     print("stopped", file=sys.stderr)

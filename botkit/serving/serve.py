@@ -19,6 +19,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -241,21 +242,31 @@ class Server:
             atexit.unregister(self.stop)
         return proc.returncode
 
-    def run_until_signal(self) -> int | None:
+    def run_until_signal(self, on_ready: Callable[[Server], None] | None = None) -> int | None:
         """Start (if needed) and block until the server exits or SIGTERM/SIGINT arrives, then stop
         the whole tree; returns the server's exit code when it stopped by itself, else None.
 
-        SIGINT is handled explicitly: a shell's background job would otherwise ignore it.
+        The handlers are in place before the server starts, so a signal during startup stops it
+        too. SIGINT is handled explicitly: a shell's background job would otherwise ignore it.
         """
         stopping = threading.Event()
+        starting = True
 
         def _on_signal(signum: int, frame: object) -> None:
             stopping.set()
+            if starting:
+                raise KeyboardInterrupt  # leave start()'s waits at once
 
         previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
-            if self.proc is None:
-                self.start()
+            try:
+                if self.proc is None:
+                    self.start()
+                starting = False
+                if on_ready is not None and not stopping.is_set():
+                    on_ready(self)
+            except KeyboardInterrupt:
+                return None
             while not stopping.is_set():
                 code = self.proc.poll()
                 if code is not None:
@@ -264,6 +275,7 @@ class Server:
                 stopping.wait(0.2)
             return None
         finally:
+            starting = False
             self.stop()
             for s, handler in previous.items():
                 signal.signal(s, handler)
