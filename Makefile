@@ -20,7 +20,7 @@ export BOTKIT_CONTAINER_CACHE ?= $(HOME)/.cache/botkit/container
 LINT_DIRS := $(wildcard botkit tests loadtests)
 PIPQUIET := 2>&1 | { grep -v "Location 'file:" || true; }
 
-.PHONY: help setup run test test-fast test-nbval lint lab notebooks bench profile container clean lock sysdeps workshop slides openapi
+.PHONY: help setup run test test-fast test-nbval lint lab notebooks bench profile container cluster clean lock sysdeps workshop slides openapi
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -90,6 +90,11 @@ bench: $(STAMP) ## botkit against its peers, same model and load; renders loadte
 
 profile: $(STAMP) ## py-spy, GC pauses and CPU per request of the default under the bench load (PROFILE_ARGS=--help)
 	@$(BOTKIT) bench profile $(PROFILE_ARGS)
+
+cluster: $(STAMP) sysdeps ## N replicas behind HAProxy with Redis and Prometheus (CLUSTER_ARGS=--replicas 3); `botkit cluster down` stops it
+	@$(BOTKIT) models show >/dev/null 2>&1 || $(BOTKIT) train --stage production
+	@$(BOTKIT) cluster up $(CLUSTER_ARGS)
+	@$(BOTKIT) cluster status
 
 container: $(STAMP) sysdeps ## build the bento's image locally with buildah and prove it answers
 	@$(BOTKIT) models show >/dev/null 2>&1 || $(BOTKIT) train --stage production
