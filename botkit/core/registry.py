@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import subprocess
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,11 +29,13 @@ __all__ = [
     "LoadedModel",
     "RegistryError",
     "get_info",
+    "library_versions",
     "list_models",
     "load_model",
     "resolve_tag",
     "save_model",
     "set_stage",
+    "version_drift",
 ]
 
 STAGES = ("staging", "production", "archived")
@@ -61,6 +64,33 @@ def _bentoml():
     return bentoml
 
 
+# Libraries whose version decides how a stored pipeline loads and predicts; recorded at save,
+# compared at load. botkit's own version is recorded too (its model code reads bot.json).
+VERSIONED = ("scikit-learn", "skops", "numpy")
+
+
+def library_versions() -> dict[str, str]:
+    """The versions of scikit-learn, skops, numpy and botkit in this process."""
+    from importlib.metadata import version
+
+    return {**{name: version(name) for name in VERSIONED}, "botkit": __version__}
+
+
+def version_drift(saved: dict | None) -> dict[str, tuple[str, str]]:
+    """``{library: (saved, now)}`` for every recorded version that differs from this process's."""
+    now = library_versions()
+    return {k: (str(v), now[k]) for k, v in (saved or {}).items() if k in now and str(v) != now[k]}
+
+
+def _warn_drift(tag: str, saved: dict | None) -> None:
+    drift = version_drift(saved)
+    if drift:
+        saved_s = ", ".join(f"{k} {a}" for k, (a, _) in drift.items())
+        now_s = ", ".join(f"{k} {b}" for k, (_, b) in drift.items())
+        warnings.warn(f"model {tag} was saved with {saved_s} but runs with {now_s}: predictions may differ "
+                      "(retrain it, or install the versions it was saved with)", RuntimeWarning, stacklevel=3)
+
+
 def _sha256(path: Path) -> str:
     return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -86,6 +116,7 @@ def save_model(model: IntentModel, ds: Dataset, metrics: dict, *, name: str = "s
                 if metrics.get(k) is not None}
     metadata = {
         "botkit_version": __version__,
+        "versions": library_versions(),  # compared when the model is loaded (warns on a difference)
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "git_commit": _git_commit() or "unknown",
         "data_name": ds.name,
@@ -165,6 +196,7 @@ def load_model(tag: str | None = None, name: str = "shopbot") -> LoadedModel:
 
     resolved = resolve_tag(tag, name)
     info = get_info(resolved)
+    _warn_drift(resolved, info["metadata"].get("versions"))
     root = Path(info["path"])
     expected = info["metadata"].get("artifact_sha256") or {}
     for f in (PIPELINE_FILE, BOT_FILE):
