@@ -154,6 +154,8 @@ def _operation(route: str, spec: dict[str, Any], generated: dict) -> dict:
         "description": generated.get("description", ""),
         "tags": ["chat"],
         "x-bentoml-name": name,
+        # Optional bearer auth: anonymous when BOTKIT_API_KEYS is empty (the default), a token otherwise.
+        "security": [{}, {"bearerAuth": []}],
         "requestBody": {"required": True, "content": {"application/json": {
             "schema": {"$ref": REF.format(model=request.__name__)}, "example": spec["example"]}}},
         "responses": responses,
@@ -193,7 +195,10 @@ def build_openapi(service: Any = None) -> dict:
         "tags": [{"name": "chat", "description": "The chat bot's API."},
                  *[t for t in generated.get("tags", []) if t.get("name") == "Infrastructure"]],
         "paths": paths,
-        "components": {"schemas": _components(models)},
+        "components": {"schemas": _components(models), "securitySchemes": {"bearerAuth": {
+            "type": "http", "scheme": "bearer",
+            "description": "Needed only when the service is configured with API keys (BOTKIT_API_KEYS): "
+                           "`Authorization: Bearer <token>`; without keys the API is open (401 never answered)."}}},
     }
 
 

@@ -104,3 +104,19 @@ def test_a_generated_client_parses_the_errors_as_problem_details(api, server):
                                                                       correct_intent="buy_a_unicorn"))
         assert wrong.status_code == 422 and isinstance(wrong.parsed, Problem)
         assert "order_status" in wrong.parsed.known_intents
+
+
+def test_with_api_keys_the_generated_authenticated_client_is_let_in_and_a_bare_one_gets_a_parsed_401(api, launch):
+    from botkit_api_client.api.chat import chat
+    from botkit_api_client.models import ChatRequest, ChatResponse, Problem
+
+    from botkit.serving.guards import token_digest
+
+    srv = launch(workers=1, env={"BOTKIT_API_KEYS": token_digest("s3cret-token")})
+    body = ChatRequest(message="where is my order")
+    with api.AuthenticatedClient(base_url=srv.url, token="s3cret-token", timeout=None) as c:
+        assert isinstance(chat.sync(client=c, body=body), ChatResponse)
+    with api.Client(base_url=srv.url, timeout=None) as c:
+        refused = chat.sync_detailed(client=c, body=body)
+    assert refused.status_code == 401 and isinstance(refused.parsed, Problem) and refused.parsed.status == 401
+    assert refused.headers["www-authenticate"].startswith("Bearer")
