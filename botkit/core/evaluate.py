@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from sklearn.metrics import precision_recall_fscore_support
 
 from botkit.core.data import OOS, Example
 from botkit.core.model import IntentModel
@@ -30,20 +31,13 @@ def metrics_from_labels(y_true: Sequence[str], y_pred: Sequence[str]) -> dict:
     yt, yp = np.asarray(y_true, dtype=object), np.asarray(y_pred, dtype=object)
     in_scope, oos = yt != OOS, yt == OOS
     labels = sorted(set(yt.tolist()) | set(yp.tolist()))
-    per_intent = {}
-    f1s = []
-    for label in labels:
-        tp = int(np.sum((yt == label) & (yp == label)))
-        fp = int(np.sum((yt != label) & (yp == label)))
-        fn = int(np.sum((yt == label) & (yp != label)))
-        prec = tp / (tp + fp) if tp + fp else 0.0
-        rec = tp / (tp + fn) if tp + fn else 0.0
-        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-        support = int(np.sum(yt == label))
-        if support:
-            f1s.append(f1)
-        per_intent[label] = {"precision": round(prec, 4), "recall": round(rec, 4), "f1": round(f1, 4),
-                             "support": support}
+    # Per label, one-vs-rest; a ratio with nothing to divide by (never predicted, never true) is 0.
+    precision, recall, f1, support = precision_recall_fscore_support(
+        yt.tolist(), yp.tolist(), labels=labels, average=None, zero_division=0) if labels else ([], [], [], [])
+    per_intent = {label: {"precision": round(float(p), 4), "recall": round(float(r), 4), "f1": round(float(f), 4),
+                          "support": int(n)}
+                  for label, p, r, f, n in zip(labels, precision, recall, f1, support, strict=True)}
+    f1s = [float(f) for f, n in zip(f1, support, strict=True) if n]
     confused = Counter((t, p) for t, p in zip(yt.tolist(), yp.tolist(), strict=True) if t != p)
     predicted_oos = yp == OOS
     return {
