@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from botkit.core.config import configure_bentoml, settings
 from botkit.serving import logscrub, routelabels
 from botkit.serving.contract import ServeOpenAPI
+from botkit.serving.fairness import BatchFairness
 from botkit.serving.feedback_gate import FeedbackGate
 from botkit.serving.guards import TrustGuards
 from botkit.serving.metrics import BotMetrics
@@ -82,6 +83,7 @@ class Chat:
         self.batcher = None
         self.writer = None
         self._recent: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+        self.fairness = BatchFairness()  # batches give way to single chats (botkit.serving.fairness)
         self.shadow = None  # a second LoadedModel (BOTKIT_SHADOW_MODEL); users never see its answers
         self._shadow_queue: list[tuple[object, str, asyncio.Future]] = []
         self._shadow_scheduled = False
@@ -279,10 +281,11 @@ class Chat:
             return self._not_ready(ctx)
         started = time.perf_counter()
         await self._injected_delay(ctx)
-        if self._batching:
-            pred = await self.batcher.submit(message)
-        else:
-            pred = self._predict_batch([message])[0]
+        with self.fairness.interactive():
+            if self._batching:
+                pred = await self.batcher.submit(message)
+            else:
+                pred = self._predict_batch([message])[0]
         acks: list = []
         session_id = pseudonym(session_id)  # only the keyed pseudonym is stored (botkit.serving.privacy)
         return await self._durable(self._answer(message, pred, session_id, started, acks), acks, "/chat", ctx)
@@ -299,13 +302,16 @@ class Chat:
             if ctx is not None:
                 ctx.response.status_code = 413
             return problem(413, detail=f"batch over {settings.max_batch_chars} characters in total")
-        # Predict and redact the whole batch off the event loop: redacting 256 messages on it stalled
-        # /livez and every /chat of this worker behind it.
-        preds, redacted = await asyncio.get_running_loop().run_in_executor(None, self._predict_redact, messages)
+        # Predict and redact off the event loop, in chunks, one batch at a time, giving way to single
+        # chats: redacting 256 messages on the loop stalled /livez and every /chat of this worker.
+        preds, redacted = await self.fairness.map(messages, self._predict_redact)
         session_id = pseudonym(session_id)
         acks: list = []
-        answers = [self._answer(t, p, session_id, started, acks, redacted=r)
-                   for t, p, r in zip(messages, preds, redacted, strict=True)]
+        answers = []
+        for i, (t, p, r) in enumerate(zip(messages, preds, redacted, strict=True)):
+            if i and not i % self.fairness.chunk:
+                await asyncio.sleep(0)  # let single chats and probes in between
+            answers.append(self._answer(t, p, session_id, started, acks, redacted=r))
         return await self._durable(answers, acks, "/chat_batch", ctx)
 
     def _predict_redact(self, messages: list[str]) -> tuple[list, list[str]]:
