@@ -16,7 +16,8 @@ def cmd_k8s(a: argparse.Namespace) -> int:
 
     ks = K8sSettings(image=a.image, replicas=a.replicas, cpu_request=a.cpu_request, cpu_limit=a.cpu_limit,
                      memory_request=a.memory_request, memory_limit=a.memory_limit, min_replicas=a.min_replicas,
-                     max_replicas=a.max_replicas, target_cpu=a.target_cpu, service_monitor=a.service_monitor)
+                     max_replicas=a.max_replicas, target_cpu=a.target_cpu, service_monitor=a.service_monitor,
+                     redis_url=a.redis_url)
     if a.canary:
         from botkit.ops.k8s_canary import CanarySettings, write_canary
 
@@ -77,6 +78,8 @@ def register(add: Registrar, sub: argparse._SubParsersAction) -> None:
     k.add_argument("--max-replicas", type=int, default=10)
     k.add_argument("--target-cpu", type=int, default=70, help="HPA target CPU utilisation in %%")
     k.add_argument("--service-monitor", action="store_true", help="also write a prometheus-operator ServiceMonitor")
+    k.add_argument("--redis-url", default="", help="a managed Redis for the event stream (default: an in-cluster "
+                   "Redis StatefulSet with a PVC, its Service and a NetworkPolicy)")
     k.add_argument("--no-validate", dest="validate", action="store_false", help="skip kubernetes-validate")
     k.add_argument("--canary", default=None, metavar="TAG",
                    help="also render a canary Deployment serving TAG and its analysis ConfigMap")

@@ -84,7 +84,7 @@ def broken_errors(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[st
 
 def test_default_and_custom_manifests_pass_strict_validation(tmp_path: Path) -> None:
     paths = write(K8sSettings(), tmp_path / "default") + write(CUSTOM, tmp_path / "custom")
-    assert len(paths) == 9
+    assert len(paths) == 9 + 2 * 4  # + the event stream each: Secret, Redis StatefulSet, its Service, NetworkPolicy
     assert validate(paths) == []
 
 
@@ -163,9 +163,12 @@ def test_pod_runs_as_non_root_bentoml_user_with_minimal_privileges() -> None:
     container = _container(K8sSettings())["securityContext"]
     assert container["allowPrivilegeEscalation"] is False
     assert container["capabilities"] == {"drop": ["ALL"]}
-    assert container["readOnlyRootFilesystem"] is False
-    text = render(K8sSettings())["deployment.yaml"]
-    assert "prometheus_multiproc_dir" in text  # the reason the root filesystem stays writable
+    assert container["readOnlyRootFilesystem"] is True
+    mounts = {m["mountPath"] for m in _container(K8sSettings())["volumeMounts"]}
+    volumes = deployment["spec"]["template"]["spec"]["volumes"]
+    assert mounts == {"/tmp", "/var/run/botkit"} and all("emptyDir" in v for v in volumes)
+    env = {e["name"]: e.get("value") for e in _container(K8sSettings())["env"]}
+    assert env["BENTOML_HOME"].startswith("/var/run/botkit/")  # metrics files on the emptyDir
 
 
 def test_settings_flow_into_the_deployment() -> None:
@@ -198,7 +201,7 @@ def test_deployment_rolls_out_and_shuts_down_without_dropping_requests() -> None
     deployment = _objects(K8sSettings())["deployment.yaml"]
     assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
     pod = deployment["spec"]["template"]["spec"]
-    assert pod["terminationGracePeriodSeconds"] == 30
+    assert pod["terminationGracePeriodSeconds"] >= 5 + K8sSettings().events_flush_bound_s
     command = pod["containers"][0]["lifecycle"]["preStop"]["exec"]["command"]
     assert command[0] == "sleep" and 0 < int(command[1]) < pod["terminationGracePeriodSeconds"]
     assert {"name": "BENTOML_DO_NOT_TRACK", "value": "true"} in pod["containers"][0]["env"]
@@ -275,7 +278,9 @@ def test_write_removes_stale_generated_files_but_not_foreign_ones(tmp_path: Path
     write(K8sSettings(service_monitor=True), tmp_path)
     (tmp_path / "notes.yaml").write_text("kind: Mine\n")
     paths = write(K8sSettings(), tmp_path)
-    assert sorted(p.name for p in paths) == ["deployment.yaml", "hpa.yaml", "pdb.yaml", "service.yaml"]
+    assert sorted(p.name for p in paths) == ["deployment.yaml", "hpa.yaml", "networkpolicy.yaml", "pdb.yaml",
+                                             "redis-secret.yaml", "redis-service.yaml", "redis-statefulset.yaml",
+                                             "service.yaml"]
     assert not (tmp_path / "servicemonitor.yaml").exists()
     assert (tmp_path / "notes.yaml").exists()
     assert (tmp_path / "deployment.yaml").read_text() == render(K8sSettings())["deployment.yaml"]
@@ -285,3 +290,62 @@ def test_committed_example_manifests_match_the_defaults() -> None:
     rendered = render(K8sSettings())
     committed = {p.name: p.read_text() for p in DEPLOY_DIR.glob("*.yaml")}
     assert committed == rendered, "re-run write(K8sSettings(), Path('deploy/k8s'))"
+
+
+def test_every_pod_writes_the_shared_redis_stream_with_its_url_from_a_secret() -> None:
+    objects = _objects(K8sSettings())
+    env = {e["name"]: e for e in _container(K8sSettings())["env"]}
+    assert env["BOTKIT_EVENTS_BACKEND"]["value"] == "redis"
+    ref = env["BOTKIT_REDIS_URL"]["valueFrom"]["secretKeyRef"]
+    secret = objects["redis-secret.yaml"]
+    assert ref == {"name": secret["metadata"]["name"], "key": "url"}
+    assert secret["stringData"]["url"] == "redis://botkit-redis.default.svc:6379/0"
+    redis_svc = objects["redis-service.yaml"]
+    assert redis_svc["metadata"]["name"] == "botkit-redis"  # the host in the Secret's URL
+
+
+def test_redis_keeps_its_data_on_a_volume_with_aof_and_bounded_memory() -> None:
+    sts = _objects(K8sSettings(redis_storage="5Gi"))["redis-statefulset.yaml"]
+    (claim,) = sts["spec"]["volumeClaimTemplates"]
+    assert claim["spec"]["resources"]["requests"]["storage"] == "5Gi"
+    (redis,) = sts["spec"]["template"]["spec"]["containers"]
+    args = redis["args"]
+    assert args[args.index("--appendonly") + 1] == "yes" and args[args.index("--appendfsync") + 1] == "everysec"
+    assert args[args.index("--maxmemory-policy") + 1] == "noeviction"
+    assert {"name": "data", "mountPath": "/data"} in redis["volumeMounts"]
+
+
+def test_only_the_bot_pods_may_reach_redis() -> None:
+    objects = _objects(K8sSettings())
+    policy = objects["networkpolicy.yaml"]["spec"]
+    redis_labels = objects["redis-statefulset.yaml"]["spec"]["template"]["metadata"]["labels"]
+    bot_labels = objects["deployment.yaml"]["spec"]["template"]["metadata"]["labels"]
+    assert policy["podSelector"]["matchLabels"].items() <= redis_labels.items()
+    (rule,) = policy["ingress"]
+    (source,) = rule["from"]
+    assert source["podSelector"]["matchLabels"].items() <= bot_labels.items()
+    assert not source["podSelector"]["matchLabels"].items() <= redis_labels.items()
+    assert rule["ports"] == [{"protocol": "TCP", "port": 6379}]
+
+
+def test_a_managed_redis_url_renders_no_redis_of_our_own(tmp_path: Path) -> None:
+    managed = K8sSettings(redis_url="rediss://bot:secret@redis.example:6380/0")
+    files = render(managed)
+    assert "redis-statefulset.yaml" not in files and "networkpolicy.yaml" not in files
+    assert yaml.safe_load(files["redis-secret.yaml"])["stringData"]["url"] == managed.redis_url
+    assert "secret@" not in files["deployment.yaml"]  # the password stays in the Secret
+    write(K8sSettings(), tmp_path)
+    paths = write(managed, tmp_path)
+    assert not (tmp_path / "redis-statefulset.yaml").exists()
+    assert validate(paths) == []
+    with pytest.raises(ValueError):
+        K8sSettings(redis_url="http://not-redis")
+
+
+def test_grace_period_covers_the_event_writers_flush_bound() -> None:
+    for bound in (0, 10, 60):
+        pod = _objects(K8sSettings(events_flush_bound_s=bound))["deployment.yaml"]["spec"]["template"]["spec"]
+        sleep = int(pod["containers"][0]["lifecycle"]["preStop"]["exec"]["command"][1])
+        env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+        assert env["BOTKIT_EVENTS_FLUSH_BOUND_S"] == str(bound)
+        assert pod["terminationGracePeriodSeconds"] >= sleep + bound + 5
