@@ -25,6 +25,8 @@ __all__ = [
     "SPLITS",
     "DataError",
     "Dataset",
+    "bundled_names",
+    "conflicts",
     "load",
     "load_bundled",
     "normalize",
@@ -59,6 +61,7 @@ class Dataset:
     replies: dict[str, list[str]] = field(default_factory=dict)
     fallback_replies: list[str] = field(default_factory=lambda: list(DEFAULT_FALLBACKS))
     source: str = ""
+    language: str = "en"  # ISO 639-1; picks the recipe, polite suffixes and behaviour probes
 
     def split(self, name: str) -> list[Example]:
         if name not in SPLITS:
@@ -189,6 +192,7 @@ def load_bundled(path: Path | str = BUNDLED_DATA) -> Dataset:
         replies=replies,
         fallback_replies=list(bot.get("fallback_replies") or DEFAULT_FALLBACKS),
         source=str(root),
+        language=str(bot.get("language", "en")),
     )
 
 
@@ -257,6 +261,8 @@ def load(path: Path | str | None = None, fmt: str | None = None, *, seed: int = 
     if path is None:
         return load_bundled().validate(min_per_intent=min_per_intent)
     p = Path(path)
+    if not p.exists() and str(path) in bundled_names():  # a bundled data set by name: shopbot-de
+        return load_bundled(BUNDLED_DATA.parent / str(path)).validate(min_per_intent=min_per_intent)
     if not p.exists():
         raise DataError(f"{p}: no such file or directory")
     fmt = fmt or _guess_format(p)
@@ -284,6 +290,41 @@ def load(path: Path | str | None = None, fmt: str | None = None, *, seed: int = 
         ds = _rows_to_dataset(p, rows, seed)
     # A published benchmark is evaluated as published; anything else must not leak.
     return ds.validate(min_per_intent=min_per_intent, leakage="warn" if fmt == "clinc" else "error")
+
+
+def bundled_names() -> list[str]:
+    """Names of the data sets shipped in ``botkit/data`` (``--data NAME`` loads one)."""
+    return sorted(d.name for d in BUNDLED_DATA.parent.iterdir() if (d / "bot.json").is_file())
+
+
+def conflicts(ds: Dataset, *, min_similarity: float = 0.9, block: int = 2000) -> list[dict]:
+    """Near-duplicate utterances with different intents, across all splits.
+
+    Two texts conflict when the cosine similarity of their character-trigram sets (normalised
+    text) is at least ``min_similarity``: the same question labelled two ways teaches the model
+    noise and makes its evaluation unfair. Sparse products in blocks: CLINC150 size in seconds.
+    Returned most similar first.
+    """
+    import numpy as np
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.preprocessing import normalize as l2
+
+    items = [(t, y, s) for s in SPLITS for t, y in ds.splits.get(s, [])]
+    if len(items) < 2:
+        return []
+    vec = CountVectorizer(analyzer="char_wb", ngram_range=(3, 3), binary=True, preprocessor=normalize)
+    x = l2(vec.fit_transform([t for t, _, _ in items]).astype(np.float32))
+    labels = np.asarray([y for _, y, _ in items], dtype=object)
+    found = []
+    for start in range(0, len(items), block):
+        sims = (x[start:start + block] @ x.T).tocoo()
+        keep = (sims.data >= min_similarity) & (sims.col > sims.row + start)
+        for i, j, v in zip(sims.row[keep] + start, sims.col[keep], sims.data[keep], strict=True):
+            if labels[i] != labels[j]:
+                found.append((float(v), int(i), int(j)))
+    found.sort(key=lambda f: -f[0])
+    return [{"similarity": round(v, 3), "a": items[i][0], "a_intent": items[i][1], "a_split": items[i][2],
+             "b": items[j][0], "b_intent": items[j][1], "b_split": items[j][2]} for v, i, j in found]
 
 
 def _guess_format(p: Path) -> str:

@@ -21,7 +21,8 @@ from pathlib import Path
 from botkit import __version__
 from botkit.core.config import configure_bentoml, settings
 from botkit.core.data import Dataset
-from botkit.core.model import IntentModel, TrainParams
+from botkit.core.embeddings import EmbeddingsError
+from botkit.core.model import IntentModel
 
 __all__ = [
     "STAGES",
@@ -124,6 +125,8 @@ def save_model(model: IntentModel, ds: Dataset, metrics: dict, *, name: str = "s
         "data_sizes": ds.sizes(),
         "n_intents": len(ds.intents),
         "params": model.params.to_dict(),
+        "recipe": model.params.recipe,
+        "embeddings": model.embeddings or {},
         "threshold": round(model.threshold, 4),
         "train_seconds": round(model.train_seconds, 3),
         "metrics": headline,
@@ -135,14 +138,8 @@ def save_model(model: IntentModel, ds: Dataset, metrics: dict, *, name: str = "s
     with bento.models.create(name, labels={"stage": stage, "bot": ds.name}, metadata=metadata) as ref:
         root = Path(ref.path)
         sio.dump(model.pipeline, root / PIPELINE_FILE, compression=zipfile.ZIP_DEFLATED)
-        (root / BOT_FILE).write_text(json.dumps({
-            "threshold": model.threshold,
-            "temperature": model.temperature,
-            "replies": model.replies,
-            "fallback_replies": model.fallback_replies,
-            "params": model.params.to_dict(),
-            "train_seconds": model.train_seconds,
-        }, indent=1, ensure_ascii=False))
+        # Everything but the pipeline, as JSON (embedding centroids as lists, the weights by hash).
+        (root / BOT_FILE).write_text(json.dumps(model.state(), indent=1, ensure_ascii=False))
         (root / "metrics.json").write_text(json.dumps(metrics, indent=1))
         ref.info.metadata["artifact_sha256"] = {f: _sha256(root / f) for f in (PIPELINE_FILE, BOT_FILE)}
         tag = str(ref.tag)
@@ -218,9 +215,10 @@ def load_model(tag: str | None = None, name: str = "shopbot") -> LoadedModel:
     if len(steps) != 2 or steps[0] != _EXPECTED_STEPS[0] or steps[1] not in _EXPECTED_STEPS[1]:
         raise RegistryError(f"model {resolved}: unexpected pipeline {steps}; refusing to serve it")
     bot = json.loads((root / BOT_FILE).read_text())
-    model = IntentModel(pipeline, float(bot["threshold"]), bot["replies"], bot["fallback_replies"],
-                        TrainParams.from_dict(bot["params"]), float(bot.get("temperature", 1.0)),
-                        float(bot.get("train_seconds", 0.0)))
+    try:
+        model = IntentModel.from_state(pipeline, bot)
+    except EmbeddingsError as exc:
+        raise RegistryError(f"model {resolved}: {exc}") from None
     return LoadedModel(model, resolved, info)
 
 

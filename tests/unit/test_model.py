@@ -37,7 +37,7 @@ def test_two_trainings_with_the_same_seed_give_identical_predictions_and_probabi
 
     assert again.predict(texts) == model.predict(texts)
     # Same margins and same fitted temperature and threshold: the same probabilities, bit for bit.
-    assert np.array_equal(again.pipeline.decision_function(texts), model.pipeline.decision_function(texts))
+    assert np.array_equal(again.scores(texts), model.scores(texts))
     assert again.temperature == model.temperature
     assert again.threshold == model.threshold
     assert again.classes == model.classes
@@ -146,7 +146,7 @@ def test_fit_temperature_sharpens_for_right_margins_and_softens_for_wrong_ones()
 def test_logreg_classifier_also_works(tiny_dataset: Dataset) -> None:
     m = IntentModel.train(tiny_dataset, TrainParams(classifier="logreg"))
     texts = [t for t, _ in tiny_dataset.test]
-    proba = m.pipeline.predict_proba(texts)
+    proba = m.scores(texts)
     assert np.allclose(proba.sum(axis=1), 1.0)
     assert m.temperature == 1.0  # only the SVM needs a fitted temperature
     preds = m.predict(texts)
