@@ -41,10 +41,10 @@ def _bentoml(target: str, workers: int) -> Callable[[Peer, str], Server]:
     return launch
 
 
-def _botkit(workers: int) -> Callable[[Peer, str], Server]:
+def _botkit(workers: int, env: dict[str, str] | None = None) -> Callable[[Peer, str], Server]:
     def launch(peer: Peer, tag: str) -> Server:
-        # Only the worker count is set: everything else is the default as shipped.
-        return Server(model=tag, workers=workers)
+        # Only the worker count (and ``env``, for a variant row) is set: the rest is the default as shipped.
+        return Server(model=tag, workers=workers, env=dict(env or {}))
     return launch
 
 
@@ -57,6 +57,14 @@ def _naive(workers: int) -> Callable[[Peer, str], Server]:
 def _litserve(workers: int) -> Callable[[Peer, str], Server]:
     argv = ("{python}", "-m", "botkit.ops.bench.litserve_peer", "{host}", "{port}", str(workers), "32", "0.002")
     return _command(argv, workers)
+
+
+def _cluster(replicas: int) -> Callable[[Peer, str], Server]:
+    def launch(peer: Peer, tag: str) -> Server:
+        from botkit.ops.cluster.peer import ClusterPeer  # supervisord + HAProxy + Redis + replicas
+
+        return ClusterPeer(model=tag, replicas=replicas, workers=1)  # type: ignore[return-value]
+    return launch
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,10 @@ PEERS: tuple[Peer, ...] = (
     Peer("botkit_default", "botkit default", W, _botkit(W), note="as shipped"),
     Peer("ceiling", f"ceiling: BentoML constant answer, {W} workers", W, _bentoml(f"{_BENTO}:Ceiling", W),
          note="no model: the HTTP stack alone"),
+    Peer("botkit_queued_acks", "botkit default, queued acks", W, _botkit(W, {"BOTKIT_EVENTS_DURABLE": "false"}),
+         note="a 200 means queued, not stored (BOTKIT_EVENTS_DURABLE=false): the cost of durable acks"),
+    Peer("cluster_3x1w", "cluster: 3 replicas x 1 worker behind HAProxy, Redis events", 3, _cluster(3),
+         note="botkit cluster (durable acks on Redis); server CPU includes HAProxy and Redis"),
 )
 DEFAULT = "botkit_default"
 NAIVE_SAME_CORES = "naive_2w"
