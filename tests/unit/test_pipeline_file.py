@@ -44,6 +44,7 @@ EXPECTED_NEEDS = {
     "k8s": {"lint"},
     "load-test": {"evaluation-gate"},
     "promote": {"evaluation-gate", "notebooks", "bento", "container", "k8s", "load-test"},
+    "canary": {"evaluation-gate", "promote"},
 }
 
 
