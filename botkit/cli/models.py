@@ -19,9 +19,9 @@ def cmd_train(a: argparse.Namespace) -> int:
     print(f"training on {a.data or 'the bundled shopbot data'} ...", file=sys.stderr)
     r = train_evaluate_register(a.data, a.format, name=a.name, stage="staging")
     if a.stage == "production":
-        from botkit.core.registry import set_stage
+        from botkit.ops.governance import change_stage
 
-        set_stage(r.tag, "production")  # archives the previous production model
+        change_stage(r.tag, "production", reason="botkit train --stage production")  # archives the previous one
     m = r.evaluation.metrics
     print(f"in-scope accuracy {fmt(m['in_scope_accuracy'])}, oos recall {fmt(m['oos_recall'])}, "
           f"trained in {r.model.train_seconds:.1f} s; report: {r.report_dir}", file=sys.stderr)
@@ -52,6 +52,11 @@ def cmd_eval(a: argparse.Namespace) -> int:
         Path(a.json).write_text(json.dumps({"model": lm.tag, **m}, indent=2) + "\n")
         print(f"wrote {a.json}")
     failures = gate_failures(m, min_in_scope_accuracy=a.min_in_scope_accuracy, min_oos_recall=a.min_oos_recall)
+    from botkit.ops.governance import AuditLog
+
+    AuditLog().record("evaluate", subject=lm.tag, artefacts=dict(lm.info["metadata"].get("artifact_sha256") or {}),
+                      details={"data": ds.name, "data_fingerprint": ds.fingerprint(), "failures": failures,
+                               **{k: m.get(k) for k in ("in_scope_accuracy", "oos_recall", "macro_f1")}})
     for f in failures:
         print(f"GATE FAILED: {f}", file=sys.stderr)
     return EXIT_GATE if failures else 0
@@ -113,13 +118,27 @@ def cmd_audit_verify(a: argparse.Namespace) -> int:
     from botkit.ops.governance import AuditLog
 
     log = AuditLog(a.path)
-    problems = log.verify()
+    anchor = None
+    if a.anchor:
+        seq, _, digest = a.anchor.partition(":")
+        if not seq.isdigit() or len(digest) != 64:
+            raise CommandError(f"--anchor wants SEQ:HASH as printed by `botkit audit anchor`, got {a.anchor!r}")
+        anchor = (int(seq), digest)
+    problems = log.verify(anchor=anchor)
     for p in problems:
         print(f"TAMPERED: {p}", file=sys.stderr)
     if problems:
         return EXIT_GATE
     seq, head = log.head()
     print(f"audit log intact: {seq} entries, head {head[:16]}... ({log.path})")
+    return 0
+
+
+def cmd_audit_anchor(a: argparse.Namespace) -> int:
+    from botkit.ops.governance import AuditLog
+
+    seq, head = AuditLog(a.path).head()
+    print(f"{seq}:{head}")  # keep it elsewhere; `botkit audit verify --anchor` checks the log still holds it
     return 0
 
 
@@ -198,6 +217,9 @@ def register(add: Registrar, sub: argparse._SubParsersAction) -> None:
     ausub = au.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
     av = add("verify", cmd_audit_verify, "check the hash chain; exits 1 and names the entry when tampered", ausub)
     av.add_argument("--path", type=Path, help=f"default: {settings.audit_path}")
+    av.add_argument("--anchor", help="SEQ:HASH from `botkit audit anchor`: also catch a cut or rewritten log")
+    aa = add("anchor", cmd_audit_anchor, "print the head (SEQ:HASH) to keep somewhere else", ausub)
+    aa.add_argument("--path", type=Path, help=f"default: {settings.audit_path}")
     al = add("log", cmd_audit_log, "show the audit log readably", ausub)
     al.add_argument("--path", type=Path)
     al.add_argument("--last", type=int, help="only the last N entries")

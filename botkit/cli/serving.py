@@ -84,7 +84,7 @@ DEMO_MESSAGES = (
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    from botkit.core.registry import set_stage
+    from botkit.ops.governance import change_stage
     from botkit.ops.pipeline import train_evaluate_register
     from botkit.serving.serve import Server, post_json
 
@@ -92,7 +92,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     print(f"1/{steps} training the default bot on the bundled shopbot data ...", flush=True)
     r = train_evaluate_register(stage="staging")
     m = r.evaluation.metrics
-    set_stage(r.tag, "production")
+    change_stage(r.tag, "production", reason="botkit run")  # recorded in the audit log
     print(f"2/{steps} registered {r.tag} as production in {settings.bentoml_home}\n")
     sizes = r.dataset.sizes()
     rows = [

@@ -97,6 +97,7 @@ class Settings(BaseSettings):
     id_key_file: Path | None = None  # HMAC key for session ids (default: <home>/secrets/id.key)
     audit_key_file: Path | None = None  # HMAC key of the audit chain and model signatures (<home>/secrets/audit.key)
     signatures_dir: Path | None = None  # model signatures, apart from the model store (default: <home>/signatures)
+    model_signatures: str = "verify"  # verify (refuse bad, warn unsigned), require (refuse unsigned too), off
     allowed_hosts: str = "localhost,127.0.0.1,::1"  # Host allow-list: names, ".example.com" (a domain), "*" (any)
     cors_origins: str = ""  # empty: no CORS at all; else comma-separated origins allowed to call the API
     api_keys: str = ""  # sha256 hex digests of bearer tokens, comma-separated; empty: no auth (workshop default)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from botkit import __version__
+from botkit.core import signing
 from botkit.core.config import configure_bentoml, settings
 from botkit.core.data import Dataset
 from botkit.core.embeddings import EmbeddingsError
@@ -143,6 +144,7 @@ def save_model(model: IntentModel, ds: Dataset, metrics: dict, *, name: str = "s
         (root / "metrics.json").write_text(json.dumps(metrics, indent=1))
         ref.info.metadata["artifact_sha256"] = {f: _sha256(root / f) for f in (PIPELINE_FILE, BOT_FILE)}
         tag = str(ref.tag)
+    signing.sign(tag, ref.info.metadata["artifact_sha256"])  # kept apart from the model store
     return tag
 
 
@@ -214,6 +216,10 @@ def load_model(tag: str | None = None, name: str = "shopbot") -> LoadedModel:
     steps = [type(s).__name__ for _, s in getattr(pipeline, "steps", [])]
     if len(steps) != 2 or steps[0] != _EXPECTED_STEPS[0] or steps[1] not in _EXPECTED_STEPS[1]:
         raise RegistryError(f"model {resolved}: unexpected pipeline {steps}; refusing to serve it")
+    try:  # the recorded sha256 sits next to the files (a rewriter fixes it); the signature does not
+        signing.check(resolved, {f: _sha256(root / f) for f in (PIPELINE_FILE, BOT_FILE)})
+    except signing.SignatureError as exc:
+        raise RegistryError(str(exc)) from None
     bot = json.loads((root / BOT_FILE).read_text())
     try:
         model = IntentModel.from_state(pipeline, bot)

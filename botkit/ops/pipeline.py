@@ -30,12 +30,21 @@ class TrainResult:
 def train_evaluate_register(data: str | Path | None = None, fmt: str | None = None, *,
                             name: str | None = None, stage: str = "staging",
                             params: TrainParams | None = None, parent: str | None = None,
-                            dataset: Dataset | None = None) -> TrainResult:
-    """Load (or take) a data set, train, evaluate on its test split, store, write the report."""
+                            dataset: Dataset | None = None, audit: bool = True,
+                            who: str | None = None) -> TrainResult:
+    """Load (or take) a data set, train, evaluate on its test split, store, write the report.
+
+    Records ``train`` in the audit log (data fingerprint, parameters, metrics, artefact hashes)
+    unless ``audit`` is false (retraining records its own, richer entry).
+    """
     ds = dataset or load(data, fmt, seed=settings.seed)
     model = IntentModel.train(ds, params or TrainParams(seed=settings.seed))
     ev = evaluate(model, ds.test)
     tag = save_model(model, ds, ev.metrics, name=name or settings.model_name, stage=stage, parent=parent)
     report_dir = settings.reports_dir / "eval" / tag.replace(":", "-")
     write_report(ev, report_dir)
+    if audit:
+        from botkit.ops.governance import record_training
+
+        record_training(tag, who=who, data=ds, report_dir=str(report_dir))
     return TrainResult(tag, model, ds, ev, report_dir)

@@ -304,7 +304,7 @@ def retrain(*, base: Dataset | str | os.PathLike[str] | None = None,
 
     params = (TrainParams.from_dict(get_info(production)["metadata"].get("params") or {}) if production
               else TrainParams(seed=settings.seed))
-    trained = train_evaluate_register(dataset=ds, name=name, params=params, parent=production)
+    trained = train_evaluate_register(dataset=ds, name=name, params=params, parent=production, audit=False)
     cand_info = get_info(trained.tag)
     artefacts = dict(cand_info["metadata"].get("artifact_sha256") or {})
     log.record("train", who=who, subject=trained.tag, details={

@@ -12,9 +12,9 @@ Four pieces, one package; each module imports only what it needs (audit stays on
 * :func:`model_card` (``cards``) and :func:`apply_retention` (``retention``): what a reviewer reads, and how old user
   text stops being kept.
 
-Limitation: a hash chain cannot show that entries were cut off at the *end* on a line
-boundary, or that the whole file was rewritten consistently. Keep :meth:`AuditLog.head`
-somewhere else (a CI artefact, a ticket) and pass it to ``verify(anchor=...)`` to catch that.
+The chain is keyed (HMAC-SHA256, key apart from the log): a consistent rewrite needs the key.
+A keyed chain still cannot show that entries were cut off at the *end* on a line boundary: keep
+:meth:`AuditLog.head` somewhere else (``botkit audit anchor``) and pass it to ``verify(anchor=...)``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 from botkit.ops.governance.audit import ACTIONS, GENESIS, AuditError, AuditLog, GovernanceError, format_log
 from botkit.ops.governance.cards import model_card, write_card
 from botkit.ops.governance.policy import DEFAULT_POLICY, Decision, Policy, RuleResult, decide
-from botkit.ops.governance.promotion import promote, rollback
+from botkit.ops.governance.promotion import change_stage, promote, record_training, rollback
 from botkit.ops.governance.retention import RETENTION_MODES, apply_retention
 
 __all__ = [
@@ -37,10 +37,12 @@ __all__ = [
     "Policy",
     "RuleResult",
     "apply_retention",
+    "change_stage",
     "decide",
     "format_log",
     "model_card",
     "promote",
+    "record_training",
     "rollback",
     "write_card",
 ]

@@ -1,9 +1,14 @@
 """The audit log: append-only JSON Lines, hash-chained, so an edited, deleted or reordered entry is found.
 
 Appends take an ``fcntl`` lock, so several processes (CLI, retraining job) can write it.
-Limitation: a hash chain cannot show that entries were cut off at the *end* on a line
-boundary, or that the whole file was rewritten consistently. Keep :meth:`AuditLog.head`
-somewhere else (a CI artefact, a ticket) and pass it to ``verify(anchor=...)`` to catch that.
+
+The chain is *keyed*: each entry's hash is HMAC-SHA256 under the audit key
+(``botkit.core.keys``, ``BOTKIT_AUDIT_KEY_FILE``; in Kubernetes a Secret), which lives apart from
+the log. With a plain SHA-256 chain whoever can write the file can rewrite it consistently from
+the first entry; without the key every recomputed hash is wrong and ``verify`` names the entry.
+What a key cannot show is entries cut off at the *end* on a line boundary, or a rewrite by
+someone who holds the key: keep :meth:`AuditLog.head` somewhere else (``botkit audit anchor``:
+a CI artefact, a ticket) and pass it to ``verify(anchor=...)`` (``botkit audit verify --anchor``).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -19,6 +25,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from botkit.core import keys
 from botkit.core.config import settings
 
 if TYPE_CHECKING:
@@ -27,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["ACTIONS", "GENESIS", "AuditError", "AuditLog", "GovernanceError", "format_log"]
 
 ACTIONS = ("train", "evaluate", "promote", "reject", "rollback", "data_import", "policy_change", "retention",
-           "rollout", "canary")
+           "rollout", "canary", "stage_change")
 GENESIS = "0" * 64
 _SHA256 = re.compile(r"(sha256:)?[0-9a-f]{64}")
 
@@ -47,8 +54,10 @@ def _canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-def _entry_hash(entry: dict) -> str:
-    return hashlib.sha256(_canonical({k: v for k, v in entry.items() if k != "hash"}).encode()).hexdigest()
+def _entry_hash(entry: dict, key: bytes | None = None) -> str:
+    """HMAC-SHA256 of the entry without its hash, under the audit key (the configured one by default)."""
+    body = _canonical({k: v for k, v in entry.items() if k != "hash"}).encode()
+    return hmac.new(key if key is not None else keys.key("audit"), body, hashlib.sha256).hexdigest()
 
 
 def _who(explicit: str | None) -> str:
@@ -70,8 +79,9 @@ def _valid_entry(entry: Any) -> bool:
 class AuditLog:
     """Append-only, hash-chained JSON Lines: each entry's hash covers its content and the previous hash."""
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, key: bytes | None = None) -> None:
         self.path = Path(path) if path is not None else settings.audit_path
+        self._key = key  # None: the configured audit key, read when first needed
 
     def record(self, action: str, *, who: str | None = None, subject: str, details: dict | None = None,
                artefacts: dict[str, str] | None = None) -> dict:
@@ -98,7 +108,7 @@ class AuditLog:
             entry = {"seq": last["seq"] + 1 if last else 1,
                      "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
                      **body, "prev_hash": last["hash"] if last else GENESIS}
-            entry["hash"] = _entry_hash(entry)
+            entry["hash"] = _entry_hash(entry, self._key)
             data = (json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
             view = memoryview(data)
             while view:  # O_APPEND + the lock: even a short write continues contiguously
@@ -184,7 +194,8 @@ class AuditLog:
             seq = entry["seq"]
             if last and cut_short:
                 problems.append(f"seq {seq} (line {lineno}): the last line has no newline: the file was truncated")
-            if entry["hash"] != _entry_hash(entry):
+            if not hmac.compare_digest(entry["hash"], _entry_hash(entry, self._key)):
+                # Also what an entry rewritten without the audit key looks like.
                 problems.append(f"seq {seq} (line {lineno}): hash does not match the content: the entry was edited")
             parsed.append((lineno, entry))
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 from botkit.ops.governance.audit import AuditLog, GovernanceError, _audit
 from botkit.ops.governance.policy import Decision, Policy, _production_tag, decide
 
-__all__ = ["promote", "rollback"]
+__all__ = ["change_stage", "promote", "record_training", "rollback"]
 
 # ------------------------------------------------------------------------------ promote / rollback
 
@@ -36,6 +36,33 @@ def _note_policy(log: AuditLog, policy: Policy, who: str | None) -> None:
         log.record("policy_change", who=who, subject=policy.source or "policy",
                    details={"policy": {"sha256": policy.sha256, "source": policy.source, **policy.to_dict()},
                             "previous_sha256": last})
+
+
+def change_stage(tag: str, stage: str, *, who: str | None = None, reason: str = "",
+                 audit: AuditLog | str | os.PathLike[str] | None = None) -> str | None:
+    """Set a model's stage directly (``botkit train --stage production``, ``botkit run``), recorded as
+    ``stage_change`` with the model's hashes and the model it displaced; returns that model's tag."""
+    from botkit.core.registry import get_info, resolve_tag, set_stage
+
+    resolved = resolve_tag(tag)
+    info = get_info(resolved)
+    previous = set_stage(resolved, stage)
+    _audit(audit).record("stage_change", who=who, subject=resolved, artefacts=_artefacts(info), details={
+        "stage": stage, "from_stage": info["stage"], "displaced": previous, "reason": reason})
+    return previous
+
+
+def record_training(tag: str, *, who: str | None = None, data: Dataset | None = None, report_dir: str = "",
+                    audit: AuditLog | str | os.PathLike[str] | None = None) -> dict:
+    """The ``train`` entry for a freshly stored model: data fingerprint, parameters, metrics, hashes."""
+    from botkit.core.registry import get_info
+
+    info = get_info(tag)
+    meta = info["metadata"]
+    return _audit(audit).record("train", who=who, subject=tag, artefacts=_artefacts(info), details={
+        "stage": info["stage"], "parent": meta.get("parent"), "data_name": data.name if data else meta.get("data"),
+        "data_fingerprint": meta.get("data_fingerprint"), "params": meta.get("params"),
+        "metrics": meta.get("metrics"), "report_dir": report_dir})
 
 
 def promote(tag: str, *, reviewer: str | None, policy: Policy | None = None, force: bool = False,
