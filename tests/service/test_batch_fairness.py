@@ -71,3 +71,14 @@ def test_batch_flood_keeps_livez_fast_and_chat_within_twice_idle(server, capsys)
     assert sent[0] >= FLOOD_CLIENTS  # the flood really ran
     assert _p95(busy_livez) < 100
     assert busy_p95 <= 2 * max(idle_p95, 10.0)
+
+
+def test_batch_over_the_total_character_cap_is_413(client) -> None:
+    from botkit.core.config import settings
+
+    per = settings.max_batch_chars // 256 + 1
+    r = client.post("/chat_batch", json={"messages": ["where is my order " + "x" * (per - 18)] * 256})
+    assert r.status_code == 413 and r.json()["status"] == 413
+    assert str(settings.max_batch_chars) in r.json()["detail"]
+    ok = client.post("/chat_batch", json={"messages": ["where is my order"] * 256})
+    assert ok.status_code == 200 and len(ok.json()) == 256
