@@ -154,7 +154,8 @@ def cmd_retrain(a: argparse.Namespace) -> int:
     from botkit.ops.retrain import retrain
 
     print("retraining from feedback events ...", file=sys.stderr)
-    r = retrain(store=a.events, min_confidence=a.min_confidence, reviewer=a.reviewer, promote=not a.no_promote)
+    r = retrain(store=a.events, min_confidence=a.min_confidence, reviewer=a.reviewer, promote=not a.no_promote,
+                approvals=a.approvals)
     print(f"data set {r.dataset_name}: {r.n_new_examples} new example(s) from feedback, "
           f"{r.n_review} utterance(s) queued for review" + (f", skipped {r.skipped}" if r.skipped else ""))
     for name, path in r.paths.items():
@@ -229,6 +230,8 @@ def register(add: Registrar, sub: argparse._SubParsersAction) -> None:
     rt.add_argument("--min-confidence", type=float, default=0.5, help="below: queue for human review")
     rt.add_argument("--reviewer", help="reviewer recorded with the promotion")
     rt.add_argument("--no-promote", action="store_true", help="train and compare only")
+    rt.add_argument("--approvals", type=Path,
+                    help="CSV of reviewer-approved corrections (rows kept from corrections_review.csv)")
 
     rp = add("retention", cmd_retention, "apply data retention to stored events (redact or drop old text)")
     rp.add_argument("--max-age-days", type=float, required=True)
