@@ -29,7 +29,7 @@ def cmd_shadow_report(a: argparse.Namespace) -> int:
         if not prod or not cand:
             raise CommandError("--measure-cost needs --production TAG and --shadow-model TAG (no events to guess from)")
         rep.cost = shadow.measure_cost(prod, cand, users=a.users, duration_s=a.duration, rounds=a.rounds,
-                                       workers=a.workers)
+                                       workers=a.workers, sample=a.shadow_sample)
     out = shadow.write_report(rep, Path(a.out) if a.out else None)
     print(json.dumps(rep.to_dict(), indent=2) if a.json else shadow.render_markdown(rep))
     print(f"report: {out}")
@@ -118,3 +118,4 @@ def register(add: Registrar, sub: argparse._SubParsersAction) -> None:
     r.add_argument("--duration", type=float, default=20.0, help="seconds per arm and round")
     r.add_argument("--rounds", type=int, default=2)
     r.add_argument("--workers", type=int, default=None)
+    r.add_argument("--shadow-sample", type=float, default=1.0, help="BOTKIT_SHADOW_SAMPLE of the measured server")

@@ -103,11 +103,12 @@ def shadow_report(events: Iterable[ChatEvent], *, top: int = 10, examples: int =
 
 
 def _one_load(production: str, shadow: str, users: int, duration_s: float, workers: int | None,
-              out_dir: Path) -> dict[str, Any]:
+              out_dir: Path, sample: float = 1.0) -> dict[str, Any]:
     from botkit.ops.loadtest import run_loadtest
     from botkit.serving.serve import Server
 
-    with Server(model=production, workers=workers, env={"BOTKIT_SHADOW_MODEL": shadow}) as srv:
+    env = {"BOTKIT_SHADOW_MODEL": shadow, "BOTKIT_SHADOW_SAMPLE": str(sample)}
+    with Server(model=production, workers=workers, env=env) as srv:
         res = run_loadtest(srv.url, users=users, spawn_rate=max(users, 1), duration_s=duration_s,
                            progress=False, out_dir=out_dir)
     t = res.summary["total"]
@@ -116,7 +117,7 @@ def _one_load(production: str, shadow: str, users: int, duration_s: float, worke
 
 
 def measure_cost(production: str, shadow: str, *, users: int = 32, duration_s: float = 20.0, rounds: int = 2,
-                 workers: int | None = None, out_dir: Path | None = None) -> dict[str, Any]:
+                 workers: int | None = None, out_dir: Path | None = None, sample: float = 1.0) -> dict[str, Any]:
     """Throughput and latency with and without the shadow, same load, interleaved ``rounds`` times.
 
     Interleaving (off, on, off, on) spreads slow drifts of a shared machine over both arms.
@@ -127,7 +128,7 @@ def measure_cost(production: str, shadow: str, *, users: int = 32, duration_s: f
     for r in range(rounds):
         for arm in ("", shadow):
             runs.append(_one_load(production, arm, users, duration_s, workers,
-                                  out / f"round{r + 1}-{'with' if arm else 'without'}"))
+                                  out / f"round{r + 1}-{'with' if arm else 'without'}", sample))
 
     def mean(key: str, on: bool) -> float:
         vals = [x[key] for x in runs if x["shadow"] is on]
@@ -135,7 +136,7 @@ def measure_cost(production: str, shadow: str, *, users: int = 32, duration_s: f
 
     without, with_ = mean("rps", False), mean("rps", True)
     return {"production": production, "shadow": shadow, "users": users, "duration_s": duration_s,
-            "rounds": rounds, "runs": runs, "rps_without": without, "rps_with": with_,
+            "rounds": rounds, "sample": sample, "runs": runs, "rps_without": without, "rps_with": with_,
             "p95_without_ms": mean("p95_ms", False), "p95_with_ms": mean("p95_ms", True),
             "p50_without_ms": mean("p50_ms", False), "p50_with_ms": mean("p50_ms", True),
             "throughput_cost": round(1 - with_ / without, 4) if without else None,
@@ -164,7 +165,8 @@ def render_markdown(rep: ShadowReport) -> str:
     if rep.cost:
         c = rep.cost
         lines += ["", "## Cost of the shadow (same load, interleaved)", "",
-                  f"- {c['users']} closed-loop users, {c['duration_s']:g} s x {c['rounds']} rounds per arm",
+                  f"- {c['users']} closed-loop users, {c['duration_s']:g} s x {c['rounds']} rounds per arm, "
+                  f"shadow on {c.get('sample', 1.0):.0%} of messages",
                   f"- throughput: {c['rps_without']:.1f} rps without, {c['rps_with']:.1f} rps with "
                   f"(cost {_pct(c['throughput_cost'])}, target <= {_pct(c['target'])})",
                   f"- p50: {c['p50_without_ms']:g} -> {c['p50_with_ms']:g} ms; "

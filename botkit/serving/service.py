@@ -87,6 +87,7 @@ class Chat:
         self.shadow = None  # a second LoadedModel (BOTKIT_SHADOW_MODEL); users never see its answers
         self._shadow_queue: list[tuple[object, str, asyncio.Future]] = []
         self._shadow_scheduled = False
+        self._shadow_sample = 1.0  # share of messages the shadow answers (BOTKIT_SHADOW_SAMPLE)
         self._fault_injection = settings.from_env().fault_injection
         threading.Thread(target=self._load, name="model-loader", daemon=True).start()
 
@@ -103,6 +104,7 @@ class Chat:
             self.loaded.model.predict(["hello", "where is my order"])  # warm caches before saying ready
             if cfg.shadow_model:
                 self.shadow = load_model(cfg.shadow_model, cfg.model_name)
+                self._shadow_sample = cfg.shadow_sample
                 self.shadow.model.predict(["hello", "where is my order"])
                 log.info("shadow model %s", self.shadow.tag)
             self.metrics = BotMetrics(self.model_version)
@@ -191,7 +193,7 @@ class Chat:
         """Queue the event; a future that turns True once it is committed (durable acks await it).
 
         With a shadow model the event is first held until the shadow has answered too."""
-        if self.shadow is None:
+        if self.shadow is None or (self._shadow_sample < 1.0 and random.random() >= self._shadow_sample):
             return self.writer.commit_future(event)
         ack = asyncio.get_running_loop().create_future()
         self._shadow_queue.append((event, text, ack))
