@@ -321,43 +321,82 @@ def simulate(url: str, *, normal_s: float = 60.0, shift_s: float = 40.0, fault_s
     answer (and vote) is back, so every event of a phase lies inside ``[start, end)``. The
     message plan is drawn from ``seed`` up front: the same seed sends the same messages.
     """
-    import httpx
-
     from botkit.core.data import load
 
     if rps <= 0:
         raise ValueError(f"rps must be > 0, got {rps!r}")
     if urllib.parse.urlsplit(url).hostname not in ("127.0.0.1", "localhost", "::1"):
         raise ValueError(f"refusing to drill {url}: simulate() drives services on loopback only")
-    ds = dataset or load()
+    durations = {"normal": normal_s, "shift": shift_s, "fault": fault_s}
+    plans, surge_texts = _plans(dataset or load(), durations, rps, seed, shift_share, feedback_rate)
+    driver = _Driver(url, timeout_s, progress)
+    driver.say(f"simulating against {url}: normal {normal_s:g} s, shift {shift_s:g} s, fault {fault_s:g} s "
+               f"at {rps:g} rps")
+    with ThreadPoolExecutor(max_workers=32, thread_name_prefix="sim") as pool, \
+            _progress_printer(progress, driver.state):
+        try:
+            for name in _PHASES:
+                start_fault = None
+                if name == "fault":
+                    def start_fault() -> FaultInjection:
+                        return inject_latency(url, fault_latency_ms, mode=fault_mode, texts=surge_texts,
+                                              max_clients=max_surge_clients, timeout_s=timeout_s, seed=seed)
+                driver.run_phase(pool, name, plans[name], durations[name], rps, start_fault)
+        finally:
+            if driver.fault is not None:
+                driver.fault.stop()
+            driver.close()
+    fault = driver.fault
+    return SimulationResult(url, seed, rps, driver.phases, fault.mode if fault else "none",
+                            dict(fault.detail) if fault else {})
+
+
+def _plans(ds: Dataset, durations: dict[str, float], rps: float, seed: int, shift_share: float,
+           feedback_rate: float) -> tuple[dict[str, list[_Message]], list[str]]:
+    """Each phase's messages, drawn from ``seed`` up front, and the texts a surge sends."""
     in_scope = [(t, y) for t, y in ds.test if y != OOS]
     oos = [t for t, y in ds.test if y == OOS] or [t for t, y in ds.train if y == OOS]
     oos_share = sum(y == OOS for _, y in ds.val) / max(1, len(ds.val))
     rng = random.Random(seed)
     plans = {
-        "normal": _plan(rng, round(rps * normal_s), in_scope, oos, oos_share, 0.0, feedback_rate),
-        "shift": _plan(rng, round(rps * shift_s), in_scope, oos, 2 / 3, shift_share, feedback_rate),
-        "fault": _plan(rng, round(rps * fault_s), in_scope, oos, oos_share, 0.0, feedback_rate),
+        "normal": _plan(rng, round(rps * durations["normal"]), in_scope, oos, oos_share, 0.0, feedback_rate),
+        "shift": _plan(rng, round(rps * durations["shift"]), in_scope, oos, 2 / 3, shift_share, feedback_rate),
+        "fault": _plan(rng, round(rps * durations["fault"]), in_scope, oos, oos_share, 0.0, feedback_rate),
     }
     # a surge sends normal traffic too: the same mix, so that only the load changes
-    surge_texts = [m.text for m in _plan(random.Random(seed + 1), 2000, in_scope, oos, oos_share, 0.0, 0.0)]
-    local = threading.local()
-    state: dict[str, Any] = {"phase": "", "done": 0, "n": 0, "failed": 0, "extra": ""}
-    lock = threading.Lock()
-    say = (progress if callable(progress) else (lambda s: print(s, file=sys.stderr, flush=True))) if progress \
-        else (lambda s: None)
+    surge = [m.text for m in _plan(random.Random(seed + 1), 2000, in_scope, oos, oos_share, 0.0, 0.0)]
+    return plans, surge
 
-    def client() -> httpx.Client:
-        if not hasattr(local, "c"):
-            local.c = httpx.Client(base_url=url, timeout=timeout_s)
-            clients.append(local.c)
-        return local.c
 
-    def one(phase: Phase, m: _Message, headers: dict[str, str]) -> None:
-        ok = False
-        answer: dict = {}
+class _Driver:
+    """Sends one phase's messages on an open-loop schedule and counts what came back (one client per thread)."""
+
+    def __init__(self, url: str, timeout_s: float, progress: bool | Callable[[str], None]):
+        self.url, self.timeout_s = url, timeout_s
+        self.local = threading.local()
+        self.clients: list[Any] = []
+        self.lock = threading.Lock()
+        self.state: dict[str, Any] = {"phase": "", "done": 0, "n": 0, "failed": 0, "extra": ""}
+        self.phases: dict[str, Phase] = {}
+        self.fault: FaultInjection | None = None  # set as soon as a fault is switched on, so it is always stopped
+        self.say: Callable[[str], None] = (
+            (progress if callable(progress) else (lambda m: print(m, file=sys.stderr, flush=True)))
+            if progress else (lambda m: None))
+
+    def client(self) -> Any:
+        import httpx
+
+        if not hasattr(self.local, "c"):
+            self.local.c = httpx.Client(base_url=self.url, timeout=self.timeout_s)
+            with self.lock:
+                self.clients.append(self.local.c)
+        return self.local.c
+
+    def one(self, phase: Phase, m: _Message, headers: dict[str, str]) -> None:
+        ok, answer = False, {}
         try:
-            r = client().post("/chat", json={"message": m.text, "session_id": f"sim-{phase.name}"}, headers=headers)
+            r = self.client().post("/chat", json={"message": m.text, "session_id": f"sim-{phase.name}"},
+                                   headers=headers)
             ok = r.status_code == 200
             answer = r.json() if ok else {}
         except Exception:
@@ -365,62 +404,50 @@ def simulate(url: str, *, normal_s: float = 60.0, shift_s: float = 40.0, fault_s
         fb_ok = None
         if ok and m.vote:
             try:
-                fr = client().post("/feedback", json={"request_id": answer["request_id"],
-                                                      "rating": _rating(m, answer)})
+                fr = self.client().post("/feedback", json={"request_id": answer["request_id"],
+                                                           "rating": _rating(m, answer)})
                 fb_ok = fr.status_code == 200
             except Exception:
                 fb_ok = False
-        with lock:
+        with self.lock:
             phase.sent += 1
             phase.failed += not ok
             if fb_ok is not None:
                 phase.feedback_sent += 1
                 phase.feedback_failed += not fb_ok
-            state["done"] += 1
-            state["failed"] += not ok
+            self.state["done"] += 1
+            self.state["failed"] += not ok
 
-    clients: list[httpx.Client] = []
-    phases: dict[str, Phase] = {}
-    durations = {"normal": normal_s, "shift": shift_s, "fault": fault_s}
-    fault: FaultInjection | None = None
-    say(f"simulating against {url}: normal {normal_s:g} s, shift {shift_s:g} s, fault {fault_s:g} s at {rps:g} rps")
-    with ThreadPoolExecutor(max_workers=32, thread_name_prefix="sim") as pool, \
-            _progress_printer(progress, state):
-        try:
-            for name in _PHASES:
-                plan = plans[name]
-                phase = phases[name] = Phase(name, time.time())
-                state.update(phase=name, done=0, n=len(plan), failed=0, extra="")
-                headers: dict[str, str] = {}
-                if name == "fault":
-                    fault = inject_latency(url, fault_latency_ms, mode=fault_mode, texts=surge_texts,
-                                           max_clients=max_surge_clients, timeout_s=timeout_s, seed=seed)
-                    headers = fault.headers
-                    state["extra"] = f"fault by {fault.mode}"
-                t0 = time.monotonic()
-                futures = []
-                for i, m in enumerate(plan):
-                    delay = t0 + i / rps - time.monotonic()
-                    if delay > 0:
-                        time.sleep(delay)
-                    futures.append(pool.submit(one, phase, m, headers))
-                # the phase lasts its full length even if the last request went out early
-                rest = t0 + durations[name] - time.monotonic()
-                if rest > 0:
-                    time.sleep(rest)
-                for f in futures:
-                    f.result()
-                if fault is not None and name == "fault":
-                    fault.stop()
-                    phase.extra_answered = fault.detail.get("probe_answered", 0) + (
-                        fault.detail.get("background_sent", 0) - fault.detail.get("background_failed", 0))
-                phase.end = time.time()
-                say(f"  [{name}] done: {phase.sent} sent, {phase.failed} failed, {phase.feedback_sent} votes, "
-                    f"{phase.end - phase.start:.1f} s")
-        finally:
-            if fault is not None:
-                fault.stop()
-            for c in clients:
-                c.close()
-    return SimulationResult(url, seed, rps, phases, fault.mode if fault else "none",
-                            dict(fault.detail) if fault else {})
+    def run_phase(self, pool: ThreadPoolExecutor, name: str, plan: list[_Message], duration_s: float, rps: float,
+                  start_fault: Callable[[], FaultInjection] | None = None) -> None:
+        """One phase; ``start_fault`` switches the fault on once the phase has begun (its probe counts in it)."""
+        phase = self.phases[name] = Phase(name, time.time())
+        self.state.update(phase=name, done=0, n=len(plan), failed=0, extra="")
+        fault = start_fault() if start_fault is not None else None
+        headers: dict[str, str] = {}
+        if fault is not None:
+            self.fault, headers = fault, fault.headers
+            self.state["extra"] = f"fault by {fault.mode}"
+        t0 = time.monotonic()
+        futures = []
+        for i, m in enumerate(plan):
+            delay = t0 + i / rps - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            futures.append(pool.submit(self.one, phase, m, headers))
+        rest = t0 + duration_s - time.monotonic()  # the phase lasts its full length even if sent early
+        if rest > 0:
+            time.sleep(rest)
+        for f in futures:
+            f.result()
+        if fault is not None:
+            fault.stop()
+            phase.extra_answered = fault.detail.get("probe_answered", 0) + (
+                fault.detail.get("background_sent", 0) - fault.detail.get("background_failed", 0))
+        phase.end = time.time()
+        self.say(f"  [{name}] done: {phase.sent} sent, {phase.failed} failed, {phase.feedback_sent} votes, "
+                 f"{phase.end - phase.start:.1f} s")
+
+    def close(self) -> None:
+        for c in self.clients:
+            c.close()

@@ -13,6 +13,7 @@ import io
 import json
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,64 +43,91 @@ def write_files(r: MonitorReport, out_dir: str | Path | None = None,
     return r.paths
 
 
+@dataclass
+class _Frame:
+    """What every time panel shares: bucket positions, the anomalous buckets, marks and flagged checks."""
+
+    r: MonitorReport
+    marks: dict[str, tuple[float, float]]
+    unit: str
+    scale: float
+    x: np.ndarray
+    bw: float
+    anomalous: list[int]
+
+    @property
+    def mid(self) -> np.ndarray:
+        return self.x + self.bw / 2
+
+    def decorate(self, ax) -> None:
+        for i in self.anomalous:
+            ax.axvspan(self.x[i], self.x[i] + self.bw, color="red", alpha=0.18, lw=0)
+        for name, (start, _end) in self.marks.items():
+            ax.axvline((start - self.r.since) / self.scale, color="grey", ls=":", lw=1)
+            ax.text((start - self.r.since) / self.scale, 1.0, f" {name}", transform=ax.get_xaxis_transform(),
+                    fontsize=8, va="top", color="dimgrey")
+        ax.set_xlabel(f"{self.unit} since {_iso(self.r.since)}")
+        ax.grid(alpha=0.3)
+
+    def title(self, ax, text: str, *names: str) -> None:
+        bad = [n for n in names if any(c.name == n and c.flagged for c in self.r.checks)]
+        ax.set_title(text + (f"  [FLAGGED: {', '.join(bad)}]" if bad else ""), color="crimson" if bad else "black",
+                     fontsize=10)
+
+
 def dashboard_png(r: MonitorReport, marks: dict[str, tuple[float, float]]) -> bytes:
     """Six panels: traffic, latency, fallback rate, intent mix, confidence, feedback."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    ref, w = r.sample, r.window
-    assert ref is not None and w is not None
-    s = r.series
-    t = np.array(s["t"], dtype=float) - r.since
-    width = float(r.counts["bucket_s"])
+    assert r.sample is not None and r.window is not None
     unit, scale = ("min", 60.0) if r.until - r.since > 1800 else ("s", 1.0)
-    x = t / scale
-    bw = width / scale
+    x = (np.array(r.series["t"], dtype=float) - r.since) / scale
+    f = _Frame(r, marks, unit, scale, x, float(r.counts["bucket_s"]) / scale,
+               [i for i, a in enumerate(r.series["latency_anomaly"]) if a])
     fig = Figure(figsize=(14, 12), dpi=90)
     FigureCanvasAgg(fig)
     axes = fig.subplots(3, 2)
     alert_text = ", ".join(r.alert_names) if r.alerts else "none"
-    fig.suptitle(f"botkit monitor {r.label}  {_iso(r.since)} .. {_iso(r.until)}  (reference {ref.name})\n"
+    fig.suptitle(f"botkit monitor {r.label}  {_iso(r.since)} .. {_iso(r.until)}  (reference {r.sample.name})\n"
                  f"alerts: {alert_text}", color="crimson" if r.alerts else "black", fontsize=12)
-    anomalous = [i for i, a in enumerate(s["latency_anomaly"]) if a]
+    _traffic(axes[0, 0], f)
+    _latency(axes[0, 1], f)
+    _fallback(axes[1, 0], f)
+    _intent_mix(axes[1, 1], f)
+    _confidence(axes[2, 0], f)
+    _feedback(axes[2, 1], f)
+    # fixed margins: tight_layout would cost more than the rest of the report together
+    fig.subplots_adjust(left=0.06, right=0.98, top=0.91, bottom=0.05, hspace=0.38, wspace=0.34)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
 
-    def decorate(ax, time_axis: bool = True) -> None:
-        if not time_axis:
-            return
-        for i in anomalous:
-            ax.axvspan(x[i], x[i] + bw, color="red", alpha=0.18, lw=0)
-        for name, (start, _end) in marks.items():
-            ax.axvline((start - r.since) / scale, color="grey", ls=":", lw=1)
-            ax.text((start - r.since) / scale, 1.0, f" {name}", transform=ax.get_xaxis_transform(),
-                    fontsize=8, va="top", color="dimgrey")
-        ax.set_xlabel(f"{unit} since {_iso(r.since)}")
-        ax.grid(alpha=0.3)
 
-    def title(ax, text: str, *names: str) -> None:
-        bad = [n for n in names if any(c.name == n and c.flagged for c in r.checks)]
-        ax.set_title(text + (f"  [FLAGGED: {', '.join(bad)}]" if bad else ""), color="crimson" if bad else "black",
-                     fontsize=10)
-
-    ax = axes[0, 0]
-    ax.bar(x, s["chats"], width=bw, align="edge", color="steelblue")
+def _traffic(ax, f: _Frame) -> None:
+    ax.bar(f.x, f.r.series["chats"], width=f.bw, align="edge", color="steelblue")
     ax.set_ylabel("chat messages per bucket")
-    title(ax, f"traffic ({width:g} s buckets)")
-    decorate(ax)
+    f.title(ax, f"traffic ({float(f.r.counts['bucket_s']):g} s buckets)")
+    f.decorate(ax)
 
-    ax = axes[0, 1]
-    mid = x + bw / 2
+
+def _latency(ax, f: _Frame) -> None:
+    s = f.r.series
     for key, style in (("p50_ms", "-"), ("p95_ms", "-"), ("p99_ms", "--")):
-        ax.plot(mid, s[key], style, marker=".", label=key.replace("_ms", ""))
-    if anomalous:
-        ax.plot(mid[anomalous], np.array(s["p95_ms"])[anomalous], "rv", ms=9, label="anomalous p95")
+        ax.plot(f.mid, s[key], style, marker=".", label=key.replace("_ms", ""))
+    if f.anomalous:
+        ax.plot(f.mid[f.anomalous], np.array(s["p95_ms"])[f.anomalous], "rv", ms=9, label="anomalous p95")
     ax.set_ylabel("latency in service (ms)")
     ax.legend(fontsize=8)
-    title(ax, "latency per bucket", "latency_anomalies")
-    decorate(ax)
+    f.title(ax, "latency per bucket", "latency_anomalies")
+    f.decorate(ax)
 
-    ax = axes[1, 0]
+
+def _fallback(ax, f: _Frame) -> None:
+    ref, s = f.r.sample, f.r.series
+    assert ref is not None
     fr = np.array(s["fallback_rate"], dtype=float)
-    ax.plot(mid, fr, marker="o", color="darkorange", label="current")
+    ax.plot(f.mid, fr, marker="o", color="darkorange", label="current")
     ax.axhline(ref.fallback_rate, color="grey", ls="-", lw=1, label=f"reference {ref.fallback_rate:.2f}")
     limit = ref.fallback_rate + FALLBACK_MAX_INCREASE
     ax.axhline(limit, color="crimson", ls="--", lw=1, label=f"reference + {FALLBACK_MAX_INCREASE:g}")
@@ -107,14 +135,17 @@ def dashboard_png(r: MonitorReport, marks: dict[str, tuple[float, float]]) -> by
             if n and drift.rate_change("fallback_rate", ref.fallbacks, ref.n, round(rate * n), n,
                                        max_increase=FALLBACK_MAX_INCREASE).flagged]
     if high:
-        ax.plot(mid[high], fr[high], "o", color="crimson", ms=9, mfc="none", mew=2, label="significant rise")
+        ax.plot(f.mid[high], fr[high], "o", color="crimson", ms=9, mfc="none", mew=2, label="significant rise")
     ax.set_ylim(0, 1)
     ax.set_ylabel("fallback rate")
     ax.legend(fontsize=8)
-    title(ax, "fallback rate per bucket", "fallback_rate")
-    decorate(ax)
+    f.title(ax, "fallback rate per bucket", "fallback_rate")
+    f.decorate(ax)
 
-    ax = axes[1, 1]
+
+def _intent_mix(ax, f: _Frame) -> None:
+    ref, w = f.r.sample, f.r.window
+    assert ref is not None and w is not None
     cur_mix, ref_mix = Counter(w.intents), Counter(ref.intents)
     cur_n, ref_n = max(1, w.n), max(1, ref.n)
     names = sorted(set(cur_mix) | set(ref_mix), key=lambda k: -max(cur_mix[k] / cur_n, ref_mix[k] / ref_n))[:12]
@@ -125,9 +156,12 @@ def dashboard_png(r: MonitorReport, marks: dict[str, tuple[float, float]]) -> by
     ax.invert_yaxis()
     ax.set_xlabel("share of messages")
     ax.legend(fontsize=8)
-    title(ax, "intent mix, top 12", "intent_chi2_p", "intent_js_distance", "intent_psi")
+    f.title(ax, "intent mix, top 12", "intent_chi2_p", "intent_js_distance", "intent_psi")
 
-    ax = axes[2, 0]
+
+def _confidence(ax, f: _Frame) -> None:
+    ref, w = f.r.sample, f.r.window
+    assert ref is not None and w is not None
     bins = np.linspace(0, 1, 21)
     for values, color, name in ((np.asarray(ref.confidences), "grey", "reference"),
                                 (w.confidences, "steelblue", "current")):
@@ -137,22 +171,18 @@ def dashboard_png(r: MonitorReport, marks: dict[str, tuple[float, float]]) -> by
     ax.set_xlabel("confidence of the top intent")
     ax.set_ylabel("share of messages")
     ax.legend(fontsize=8)
-    title(ax, "confidence", "confidence_ks")
+    f.title(ax, "confidence", "confidence_ks")
 
-    ax = axes[2, 1]
-    ax.bar(x, s["feedback_up"], width=bw, align="edge", color="seagreen", label="up")
-    ax.bar(x, [-d for d in s["feedback_down"]], width=bw, align="edge", color="crimson", label="down")
+
+def _feedback(ax, f: _Frame) -> None:
+    s = f.r.series
+    ax.bar(f.x, s["feedback_up"], width=f.bw, align="edge", color="seagreen", label="up")
+    ax.bar(f.x, [-d for d in s["feedback_down"]], width=f.bw, align="edge", color="crimson", label="down")
     ax.axhline(0, color="black", lw=0.8)
     ax.set_ylabel("votes per bucket (down below 0)")
     ax.legend(fontsize=8)
-    title(ax, "user feedback", "feedback_drop")
-    decorate(ax)
-
-    # fixed margins: tight_layout would cost more than the rest of the report together
-    fig.subplots_adjust(left=0.06, right=0.98, top=0.91, bottom=0.05, hspace=0.38, wspace=0.34)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    f.title(ax, "user feedback", "feedback_drop")
+    f.decorate(ax)
 
 
 def _check_rows(r: MonitorReport) -> list[tuple[str, str, str, str, str]]:
