@@ -20,6 +20,17 @@ def cmd_bench_run(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_profile(a: argparse.Namespace) -> int:
+    from botkit.ops.bench.profile import VARIANTS, profile
+
+    variants = tuple(v.strip() for v in a.variants.split(",") if v.strip())
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown or not variants:
+        raise CommandError(f"--variants: choose from {', '.join(VARIANTS)}")
+    profile(users=a.users, seconds=a.seconds, variants=variants, out_dir=a.out)
+    return 0
+
+
 def cmd_bench_model(a: argparse.Namespace) -> int:
     from botkit.ops import bench_model
 
@@ -45,6 +56,12 @@ def register(add: Registrar, sub: argparse._SubParsersAction) -> None:
     r.add_argument("--curve-seconds", type=float, default=10)
     r.add_argument("--out", type=Path, default=None, help="report folder (default reports/bench)")
     r.add_argument("--no-results-md", action="store_true", help="do not render loadtests/RESULTS.md")
+    pr = add("profile", cmd_bench_profile, "the default under the bench load with py-spy, GC pauses and CPU per "
+             "request, tuned vs untuned (what `make profile` runs)", bsub)
+    pr.add_argument("--users", type=int, default=64)
+    pr.add_argument("--seconds", type=float, default=15)
+    pr.add_argument("--variants", default="tuned,untuned", help="comma-separated: tuned, untuned")
+    pr.add_argument("--out", type=Path, default=None, help="report folder (default reports/bench/profile)")
     m = add("model", cmd_bench_model, "training time and single vs batched predict latency (Markdown table)", bsub)
     m.add_argument("--repeats", type=int, default=300, help="single-text predict calls to time (default: %(default)s)")
     m.add_argument("--intents", type=int, default=150, help="intents in the synthetic set (default: %(default)s)")

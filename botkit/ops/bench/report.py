@@ -114,7 +114,7 @@ def summary(*, tag: str, rows: list[Row], rounds: dict[str, list[Row]], curve: l
            "peers": {r.key: {"label": r.label, "rps": r.rps, "p50_ms": r.p50_ms, "p95_ms": r.p95_ms,
                              "p99_ms": r.p99_ms, "failures": r.failures, "server_cores": r.cpu_cores,
                              "workers": r.workers, "requests": r.requests, **r.extra} for r in rows},
-           "rounds": {k: [asdict(r) for r in v] for k, v in rounds.items()},
+           "per_round": {k: [asdict(r) for r in v] for k, v in rounds.items()},
            "curve": [asdict(r) for r in curve],
            "targets": [{"target": t, "measured": m, "met": ok} for t, m, ok in targets(rows, single)]}
     if d is not None and naive is not None:
@@ -192,7 +192,7 @@ def render_results(s: dict, table_md: str, plot_name: str) -> str:
     lines += [f"| {t['target']} | {t['measured']} | {'yes' if t['met'] else '**no**'} |" for t in s["targets"]]
     lines += ["", "## Each round", "", "| configuration | " + " | ".join(
         f"round {i + 1} RPS / p99 ms" for i in range(s["rounds"])) + " |", "|---|" + "---:|" * s["rounds"]]
-    for key, rows in s["rounds"].items():
+    for key, rows in s["per_round"].items():
         cells = [f"{r['rps']:.0f} / {r['p99_ms']:g}" for r in sorted(rows, key=lambda r: r["extra"].get("round", 0))]
         lines.append(f"| {s['peers'][key]['label']} | " + " | ".join(cells) + " |")
     if s["curve"]:

@@ -144,12 +144,14 @@ def run_peer(peer: Peer, tag: str, *, users: int, seconds: float, warmup_s: floa
     """Start ``peer``, warm it, measure it at ``users`` (and optionally a latency-vs-users curve), stop it."""
     server = peer.server(tag)
     server.start()
+    pids = [p.pid for p in _tree(server.proc.pid)]
     try:
         warm(server, peer, warmup_s)
         row = measure(server, peer, users, seconds)
         curve = [measure(server, peer, u, curve_s) for u in curve_users]
     finally:
         left = stop_tree(server)
+    row.extra["server_pids"] = pids  # all gone now: stop_tree checked (and killed any straggler)
     row.extra["killed_leftovers"] = len(left)
     if left:
         say(f"    WARNING: {len(left)} process(es) of {peer.key} outlived stop() and were killed")
