@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from botkit.serving.bento import BentoBuild
 
+from botkit.core.config import configure_bentoml
 from botkit.ops.container.tools import (
     APP_REPO,
     BASE_IMAGE,
@@ -157,6 +158,7 @@ def build_image(bento_build: BentoBuild | str, *, base: str = BASE_IMAGE, tag: s
     ``build_bento(..., base_image=base)``; a bento made for another base (``python:3.11-slim``,
     the default) is built ``FROM base`` instead, with a note on stderr.
     """
+    configure_bentoml()  # the bento lives in botkit's store; tracking off
     import bentoml
     from bentoml._internal.container import construct_containerfile
 
