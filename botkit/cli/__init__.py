@@ -12,13 +12,13 @@ import sys
 from collections.abc import Callable, Sequence
 
 from botkit import __version__
-from botkit.cli import api, bench, cluster, deploy, models, monitor, releases, serving, teaching
+from botkit.cli import api, bench, cluster, deploy, models, monitor, quality, releases, serving, teaching
 from botkit.cli._common import EXIT_USAGE, CommandError
 
 __all__ = ["build_parser", "main"]
 
 # Order of the help text: the model's life, serving it, watching it, deploying it, teaching it.
-MODULES = (models, serving, api, bench, monitor, deploy, cluster, releases, teaching)
+MODULES = (models, quality, serving, api, bench, monitor, deploy, cluster, releases, teaching)
 
 
 def build_parser() -> argparse.ArgumentParser:

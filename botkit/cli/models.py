@@ -17,7 +17,11 @@ def cmd_train(a: argparse.Namespace) -> int:
     from botkit.ops.pipeline import train_evaluate_register
 
     print(f"training on {a.data or 'the bundled shopbot data'} ...", file=sys.stderr)
-    r = train_evaluate_register(a.data, a.format, name=a.name, stage="staging")
+    from botkit.core.data import bundled_names
+
+    # A bundled data set other than the default trains a model of its own name (shopbot-de).
+    name = a.name or (a.data if a.data in bundled_names() else settings.model_name)
+    r = train_evaluate_register(a.data, a.format, name=name, stage="staging", params=_params(a))
     if a.stage == "production":
         from botkit.ops.governance import change_stage
 
@@ -29,7 +33,49 @@ def cmd_train(a: argparse.Namespace) -> int:
     return 0
 
 
+def _params(a: argparse.Namespace):
+    from botkit.core.model import TrainParams
+
+    return TrainParams(seed=settings.seed, recipe=getattr(a, "recipe", None) or "auto")
+
+
+def _eval_quality(a: argparse.Namespace) -> int:
+    """``botkit eval --cv K`` / ``--learning-curve 10,25,50,100``: fresh models on the data, no store."""
+    from botkit.core.data import load
+    from botkit.ops.quality import cross_validate, learning_curve, plot_learning_curve
+
+    ds = load(a.data, a.format, seed=settings.seed)
+    out: dict = {"data": ds.name, "recipe": a.recipe or "auto"}
+    if a.cv:
+        print(f"{a.cv}-fold stratified cross-validation on {ds.name} ...", file=sys.stderr)
+        try:
+            cv = cross_validate(ds, a.cv, _params(a), seed=settings.seed)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        print(table(cv.rows(), ("metric", f"mean ± std over {a.cv} folds")))
+        out["cv"] = {"k": a.cv, "mean": cv.mean, "std": cv.std, "folds": cv.folds}
+    if a.learning_curve:
+        try:
+            percents = [float(x) for x in a.learning_curve.split(",") if x.strip()]
+            rows = learning_curve(ds, percents, _params(a), seed=settings.seed)
+        except ValueError as exc:
+            raise CommandError(f"--learning-curve: {exc}") from None
+        print(table([(f"{r['percent']:g}%", r["n_train"], fmt(r["in_scope_accuracy"]), fmt(r["oos_recall"]))
+                     for r in rows], ("share", "train texts", "in-scope acc", "oos recall")))
+        png = plot_learning_curve(rows, settings.new_report_dir("learning-curve", ds.name) / "learning_curve.png",
+                                  f"Learning curve: {ds.name}")
+        print(f"plot: {png}")
+        out["learning_curve"] = rows
+    if a.json:
+        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.json).write_text(json.dumps(out, indent=2) + "\n")
+        print(f"wrote {a.json}")
+    return 0
+
+
 def cmd_eval(a: argparse.Namespace) -> int:
+    if a.cv or a.learning_curve:
+        return _eval_quality(a)
     from botkit.core.data import load
     from botkit.core.evaluate import evaluate, gate_failures, weakest_intents
     from botkit.core.registry import load_model
@@ -180,10 +226,15 @@ def cmd_retention(a: argparse.Namespace) -> int:
 def register(add: Registrar, sub: argparse._SubParsersAction) -> None:
     """Add this module's subcommands to the one ``botkit`` parser."""
     fmts = ("bundled", "csv", "jsonl", "clinc")
+    recipes = ("auto", "tfidf", "emb", "tfidf+emb")
     t = add("train", cmd_train, "train, evaluate and register a bot; prints the new model tag")
-    t.add_argument("--data", help="data file or folder (default: the bundled shopbot data)")
+    t.add_argument("--data", help="data file or folder, or a bundled data set by name: shopbot, shopbot-de "
+                                  "(default: shopbot)")
+    t.add_argument("--recipe", choices=recipes, help="features: tfidf, emb, tfidf+emb, or auto = by the data "
+                                                     "set's language (default: auto)")
     t.add_argument("--format", choices=fmts, help="data format (default: guessed from the path)")
-    t.add_argument("--name", default=settings.model_name, help="model name in the store (default: %(default)s)")
+    t.add_argument("--name", help=f"model name in the store (default: {settings.model_name}; for a bundled data "
+                                  "set: its name)")
     t.add_argument("--stage", default="staging", choices=("staging", "production"), help="initial stage label")
 
     e = add("eval", cmd_eval, "evaluate a stored model on a test split; exits 1 when a gate fails")
@@ -193,6 +244,11 @@ def register(add: Registrar, sub: argparse._SubParsersAction) -> None:
     e.add_argument("--json", metavar="OUT", help="write the metrics as JSON here")
     e.add_argument("--min-in-scope-accuracy", type=float, metavar="X", help="gate: fail below this accuracy")
     e.add_argument("--min-oos-recall", type=float, metavar="Y", help="gate: fail below this OOS recall")
+    e.add_argument("--cv", type=int, metavar="K", help="stratified K-fold cross-validation of fresh models on "
+                                                      "the data (mean ± std of every metric); no stored model")
+    e.add_argument("--learning-curve", metavar="PCTS", help="shares of training data per intent, e.g. "
+                                                            "10,25,50,100: accuracy / OOS recall table and plot")
+    e.add_argument("--recipe", choices=recipes, help="recipe for --cv / --learning-curve (default: auto)")
 
     m = sub.add_parser("models", help="list, show and promote stored models", description="the model store")
     msub = m.add_subparsers(dest="models_command", metavar="ACTION", required=True)
