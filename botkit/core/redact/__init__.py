@@ -49,7 +49,8 @@ __all__ = ["KINDS", "Match", "find_pii", "iban_valid", "luhn_valid", "normalise"
 
 KINDS: Final = ("EMAIL", "IBAN", "CARD", "CVC", "EXPIRY", "PHONE", "DOB", "ADDRESS", "NAME")
 _ANY_DIGIT: Final = re.compile(r"[0-9]")
-_NAME_HINTS: Final = ("name", "heiße", "heisse", "regards", "grüße", "cheers", "sincerely", "mfg", "lg,")
+_NAME_HINTS: Final = ("name", "heiße", "heisse", "regards", "grüße", "cheers", "sincerely", "mfg", "lg,", "i am",
+                      "i'm", "i’m", "ich bin")
 
 
 def normalise(text: str) -> str:

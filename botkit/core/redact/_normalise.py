@@ -38,6 +38,8 @@ def _char(ch: str) -> str:
         return ""
     if cat == "Pd" or ch == "\u2212":
         return "-"
+    if ch in "\u3002\uff61":  # ideographic full stops: what a CJK keyboard types for "."
+        return "."
     if cat == "Nd":
         return str(unicodedata.decimal(ch))
     folded = unicodedata.normalize("NFKC", ch)

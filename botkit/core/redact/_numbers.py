@@ -65,7 +65,7 @@ _IBAN_MIN_BBAN_DIGITS: Final = 8
 # Maximal runs of digits joined by a space, or a dash, dot or slash (spaces around it allowed): where card
 # numbers live.
 # A match always starts a digit run: scanning resumes after a chain, where no digit follows.
-_CARD_CHAIN: Final = re.compile(r"[0-9]++(?:(?:[ ]?[\-./][ ]?|[ ])[0-9]++)*+")
+_CARD_CHAIN: Final = re.compile(r"[0-9]++(?:(?:[ ]?[\-./_][ ]?|[ ])[0-9]++)*+")
 _CARD_STARTS: Final = "23456"  # first digit of every card brand's IIN range
 _CARD_MIN_DIGITS: Final = 13
 _CARD_MAX_DIGITS: Final = 19
@@ -74,9 +74,10 @@ _CARD_MAX_DIGITS: Final = 19
 # groups, or parentheses around an area code or a "(0)" trunk. Never glued to a word, an order
 # "#", a currency sign or the decimals of another number.
 _PHONE_CHAIN: Final = re.compile(
-    r"[+(0-9](?<![\w#+@€$£¥][+(0-9])(?<![0-9][.,][+(0-9])"  # first character, then what precedes it
+    r"(?:\(\+(?=[0-9])(?<![\w#+@€$£¥]\(\+)"  # "(+49) ...", or
+    r"|[+(0-9](?<![\w#+@€$£¥][+(0-9])(?<![0-9][.,][+(0-9]))"  # first character, then what precedes it
     r"[0-9]*+(?<![+(])"  # at least one digit, also after a "+" or "("
-    r"(?:(?:[ ]?[.\-/][ ]?|[ ]|\)[ .\-]?|[ ]?\()[0-9]++)*+"
+    r"(?:(?:[ ]?[.\-/][ ]?|[ ]|\)[ .\-]?|[ .\-]?\()[0-9]++)*+"
 )
 _PHONE_MIN_DIGITS: Final = 7
 _PHONE_MAX_DIGITS: Final = 15
@@ -89,7 +90,7 @@ _DATE: Final = re.compile(
 
 _ANY_DIGIT: Final = re.compile(r"[0-9]")
 _DIGIT_RUN: Final = re.compile(r"[0-9]+")
-_CARD_SEPARATORS: Final = str.maketrans("", "", " -./")
+_CARD_SEPARATORS: Final = str.maketrans("", "", " -./_")
 _DOUBLED: Final = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)  # Luhn: 2*d, minus 9 when that exceeds 9
 
 
@@ -249,7 +250,7 @@ def _is_phone(candidate: str, digits: int) -> bool:
         return False
     if candidate.count("(") != candidate.count(")") or _DATE.search(candidate):
         return False
-    if candidate[0] == "+":
+    if candidate[0] == "+" or candidate.startswith("(+"):
         return True
     body = candidate[1:] if candidate[0] == "(" else candidate
     if body[0] == "0" and body[1].isdigit():  # national trunk prefix, or 00 + country code
@@ -263,7 +264,10 @@ def find_phones(text: str, blocked: _Spans) -> list[Match]:
     Complete dates are shielded: "12/03/2026 10/11/2026" holds no phone number.
     """
     found: list[Match] = []
-    dates = _Spans(m.span() for m in _DATE.finditer(text)) if "/" in text or "." in text or "-" in text else None
+
+    def in_date(start: int, end: int) -> bool:  # a date is at most 10 characters: look just around the span
+        return any(m.start() < end and start < m.end()
+                   for m in _DATE.finditer(text, max(0, start - 10), min(len(text), end + 10)))
     for chain in _PHONE_CHAIN.finditer(text):
         if chain.end() - chain.start() < _PHONE_MIN_DIGITS:
             continue
@@ -275,7 +279,7 @@ def find_phones(text: str, blocked: _Spans) -> list[Match]:
         while i < len(runs):
             begin = runs[i][0]
             lead = begin > chain.start() and text[begin - 1] in "+("
-            start = begin - 1 if lead else begin
+            start = begin - 2 if lead and text[max(0, begin - 2):begin] == "(+" else begin - 1 if lead else begin
             if lead or (text[begin] == "0" and runs[i][1] - begin > 1):
                 # Only windows of at most 15 digits can be phones: the longest ends at `last`.
                 last = bisect.bisect_right(seen, seen[i] + _PHONE_MAX_DIGITS) - 2
@@ -290,7 +294,7 @@ def find_phones(text: str, blocked: _Spans) -> list[Match]:
                     for j in ends
                     if _is_phone(text[start : runs[j][1]], seen[j + 1] - seen[i])
                     and not blocked.overlaps(start, runs[j][1])
-                    and not (dates and dates.overlaps(start, runs[j][1]))
+                    and not in_date(start, runs[j][1])
                 ),
                 None,
             )

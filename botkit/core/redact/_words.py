@@ -102,7 +102,10 @@ _POSTCODE_CITY = (
     r"|[A-Z]{1,2}[0-9][A-Z0-9]?\s?[0-9][A-Z]{2}))?))?"
 )
 _ADDRESS: Final = re.compile(r"(?<![\w-])(?:" + _DE_STREET + r"|" + _EN_STREET + r")" + _POSTCODE_CITY)
-# Only the postcode + city part may not be followed by more than one name: "in Berlin" is not PII.
+# Cheap gates: a German street word, or a house number followed by a capitalised word.
+_DE_STREET_HINTS: Final = ("str", "weg", "allee", "platz", "gasse", "ring", "damm", "ufer", "chaussee", "pfad",
+                           "steig", "stieg", "hof", "markt")
+_EN_NUMBER_WORD: Final = re.compile(rf"[0-9][A-Za-z]?,?\s[{_UPPER}][{_LOWER}]")
 
 _NAME_WORD = rf"[{_UPPER}](?:['’][{_UPPER}])?[{_LOWER}'’]+(?:-[{_UPPER}][{_LOWER}'’]+)?"
 _NAME: Final = re.compile(
@@ -110,6 +113,12 @@ _NAME: Final = re.compile(
     r"(?:kind|best|warm)\sregards,?|regards,|cheers,|sincerely,|viele\sgrüße,?|liebe\sgrüße,?|"
     r"mit\sfreundlichen\sgrüßen,?|mfg,?|lg,))\s?"
     r"(" + _NAME_WORD + r"(?:\s(?:van|von|de|der|la|le|di)?\s?" + _NAME_WORD + r"){0,2})"
+)
+# "I am Jane Doe", "ich bin Max Mustermann": only with first *and* last name capitalised, so "I am Happy"
+# or "I'm Jane" (too often a word) stay; "this is ..." introduces shops and products as often as people.
+_NAME_SELF: Final = re.compile(
+    r"(?i:\b(?:i\sam|i'm|i’m|ich\sbin))\s"
+    r"(" + _NAME_WORD + r"(?:\s(?:van|von|de|der|la|le|di))?\s" + _NAME_WORD + r")(?![\w'’-])"
 )
 
 
@@ -185,10 +194,14 @@ def find_dobs(text: str, claimed: Spans) -> list[Match]:
 
 def find_addresses(text: str, claimed: Spans) -> list[Match]:
     """Street and house number (German or English form), with the postcode and city that follow."""
+    low = text.lower()
+    if not (_hinted(low, _DE_STREET_HINTS) or _EN_NUMBER_WORD.search(text)):
+        return []
     return [Match("ADDRESS", m.start(), m.end()) for m in _ADDRESS.finditer(text)
             if not claimed.overlaps(m.start(), m.end())]
 
 
 def find_names(text: str, claimed: Spans) -> list[Match]:
     """Names the writer introduces ("my name is Jane Doe", "Kind regards, Jane")."""
-    return _group("NAME", _NAME, text, claimed)
+    found = _group("NAME", _NAME, text, claimed)
+    return found + _group("NAME", _NAME_SELF, text, Spans([*((m.start, m.end) for m in found)]))
