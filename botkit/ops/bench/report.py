@@ -64,18 +64,19 @@ def table(rows: list[Row], limit: dict | None = None) -> str:
     naive = by.get(NAIVE_SAME_CORES).rps if NAIVE_SAME_CORES in by else None
     lit = by.get(LITSERVE).rps if LITSERVE in by else None
     lines = ["| configuration | workers | RPS | x naive 2w | x LitServe | p50 ms | p95 ms | p99 ms | failures | "
-             "server CPU cores | RSS MB | mean batch |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "server CPU cores | Locust CPU cores | RSS MB | mean batch |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     if limit:
         for label, rps, p50 in (("in-process model, 1 text at a time", limit["single_texts_per_s"],
                                  limit["single_p50_ms"]),
                                 ("in-process model, batches of 32", limit["batch32_texts_per_s"], "")):
             lines.append(f"| {label} | 1 | {rps:.0f} | {_ratio(rps, naive)} | {_ratio(rps, lit)} | {p50} "
-                         "| | | | 1 | | |")
+                         "| | | | 1 | | | |")
     for r in rows:
         name = f"**{r.label}**" if r.key == DEFAULT else r.label
         lines.append(f"| {name} | {r.workers} | {r.rps:.0f} | {_ratio(r.rps, naive)} | {_ratio(r.rps, lit)} | "
-                     f"{r.p50_ms:g} | {r.p95_ms:g} | {r.p99_ms:g} | {r.failures} | {r.cpu_cores} | {r.rss_mb:.0f} | "
+                     f"{r.p50_ms:g} | {r.p95_ms:g} | {r.p99_ms:g} | {r.failures} | {r.cpu_cores} | "
+                     f"{r.extra.get('locust_cores', '')} | {r.rss_mb:.0f} | "
                      f"{r.extra.get('mean_batch', '')} |")
     return "\n".join(lines)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import statistics
 import subprocess
 import time
@@ -78,11 +79,16 @@ def locust(url: str, users: int, seconds: float, body: str = "object") -> dict:
            "-t", f"{max(1, round(seconds))}s", "--host", url, "--json", "--only-summary", "--stop-timeout", "5",
            "--loglevel", "ERROR"]
     env = {**os.environ, "BENCH_BODY": body}
+    ru0, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 90, env=env)
+    ru1, wall = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic() - t0
     try:
-        return summarize_stats(parse_json_output(out.stdout))
+        summary = summarize_stats(parse_json_output(out.stdout))
     except ValueError:
         raise RuntimeError(f"Locust printed no results (exit {out.returncode}): {out.stderr[-800:]}") from None
+    # The load generator shares the cores: its CPU says whether it, not the server, was the limit.
+    summary["locust_cores"] = round((ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime) / wall, 2)
+    return summary
 
 
 def batch_sizes(url: str) -> dict:
@@ -106,10 +112,11 @@ def measure(server: Server, peer: Peer, users: int, seconds: float) -> Row:
     procs = _tree(server.proc.pid)
     before = batch_sizes(server.url)
     cpu0, t0 = _cpu_seconds(procs), time.monotonic()
-    s = locust(server.url, users, seconds, peer.body)["total"]
+    run = locust(server.url, users, seconds, peer.body)
+    s = run["total"]
     cpu = (_cpu_seconds(procs) - cpu0) / (time.monotonic() - t0)
     after = batch_sizes(server.url)
-    extra = {}
+    extra = {"locust_cores": run["locust_cores"]}
     if after:
         calls = after["predict_calls"] - before.get("predict_calls", 0)
         extra["mean_batch"] = round(s["requests"] / calls, 2) if calls else 0.0
@@ -182,6 +189,7 @@ def median_row(rows: list[Row]) -> Row:
 
     first = rows[0]
     extra = {"rounds": len(rows), "rps_each": [r.rps for r in rows], "p99_each": [r.p99_ms for r in rows]}
+    extra["locust_cores"] = round(statistics.median(r.extra.get("locust_cores", 0) for r in rows), 2)
     if all("mean_batch" in r.extra for r in rows):
         extra["mean_batch"] = round(statistics.median(r.extra["mean_batch"] for r in rows), 2)
     return Row(first.key, first.label, first.users, med("rps"), med("p50_ms"), med("p95_ms"), med("p99_ms"),
