@@ -12,8 +12,7 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from botkit.serving.events.schema import ChatEvent, EventStore, FeedbackEvent, Payload
 
@@ -26,6 +25,12 @@ log = logging.getLogger("botkit.serving.events")
 # --------------------------------------------------------------------------------------------
 
 _WAKE = object()  # queued by flush()/close() to cut a lingering batch short
+
+
+def _settle(futures: list[asyncio.Future[bool]], ok: bool) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(ok)
 
 
 class StoreUnavailable(Exception):
@@ -89,7 +94,8 @@ class EventWriter:
         self._abandon = threading.Event()
         self._closed = False
         self._observer = observer
-        self._waiters: list[tuple[int, int, Callable[[bool], None]]] = []  # heap of (ticket, seq, callback)
+        # heap of (ticket, seq, loop, future-or-callback): async waiters carry their loop, sync ones None
+        self._waiters: list[tuple[int, int, Any, Any]] = []
         self._waiter_seq = itertools.count()
         self._failing_since: float | None = None  # monotonic time of the first failure of the current batch
         self._thread = threading.Thread(target=self._run, name="botkit-event-writer", daemon=True)
@@ -146,22 +152,32 @@ class EventWriter:
         self._count_drop()
         return None
 
-    def _on_commit(self, ticket: int, callback: Callable[[bool], None]) -> None:
-        """Call ``callback(True)`` from the writer thread once ``ticket`` is written (now if it is)."""
+    def _on_commit(self, ticket: int, target: Any, loop: asyncio.AbstractEventLoop | None = None) -> bool:
+        """Register ``target`` (a future of ``loop``, or a callback when ``loop`` is None) to be settled
+        once ``ticket`` is written; False (nothing registered) when it is written already."""
         with self._lock:
             if self._acknowledged < ticket:
-                heapq.heappush(self._waiters, (ticket, next(self._waiter_seq), callback))
-                return
-        callback(True)
+                heapq.heappush(self._waiters, (ticket, next(self._waiter_seq), loop, target))
+                return True
+        return False
 
     def _release(self, ok: bool, everyone: bool = False) -> None:
+        """Settle the waiters whose events are written: one wake-up per event loop per batch, not
+        one per request (each ``call_soon_threadsafe`` writes to the loop's self-pipe)."""
         with self._lock:
             ready = []
             while self._waiters and (everyone or self._waiters[0][0] <= self._acknowledged):
-                ready.append(heapq.heappop(self._waiters)[2])
-        for callback in ready:
-            with contextlib.suppress(Exception):
-                callback(ok)
+                ready.append(heapq.heappop(self._waiters))
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[bool]]] = {}
+        for _, _, loop, target in ready:
+            if loop is None:
+                with contextlib.suppress(Exception):
+                    target(ok)
+            else:
+                by_loop.setdefault(loop, []).append(target)
+        for loop, futures in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # a loop that is closed has nobody waiting
+                loop.call_soon_threadsafe(_settle, futures, ok)
 
     def _refused(self) -> StoreUnavailable:
         why = "event writer closed (shutting down)" if self._closed else "event queue full (store too slow or down)"
@@ -181,23 +197,18 @@ class EventWriter:
         ticket = self._enqueue(event)
         if ticket is None:
             done.set_result(False)
-            return done
-
-        def _resolve(ok: bool) -> None:
-            loop.call_soon_threadsafe(lambda: done.done() or done.set_result(ok))
-
-        self._on_commit(ticket, _resolve)
+        elif not self._on_commit(ticket, done, loop):
+            done.set_result(True)
         return done
 
     async def wait_committed(self, futures: list[asyncio.Future[bool]], timeout_s: float) -> None:
         """Wait for :meth:`commit_future` results; :class:`StoreUnavailable` if any is refused or late."""
-        if not futures:
-            return
-        try:
-            results = await asyncio.wait_for(asyncio.gather(*futures), timeout_s)
-        except TimeoutError:
-            raise self._timed_out(timeout_s) from None
-        if not all(results):
+        pending = [f for f in futures if not f.done()]
+        if pending:  # asyncio.wait: no task per request, unlike wait_for(gather(...))
+            _, late = await asyncio.wait(pending, timeout=timeout_s)
+            if late:
+                raise self._timed_out(timeout_s)
+        if not all(f.result() for f in futures):
             raise self._refused()
 
     async def commit(self, event: Payload, timeout_s: float) -> None:
@@ -214,7 +225,9 @@ class EventWriter:
             raise self._refused()
         done = threading.Event()
         result: list[bool] = []
-        self._on_commit(ticket, lambda ok: (result.append(ok), done.set()))
+        if not self._on_commit(ticket, lambda ok: (result.append(ok), done.set())):
+            result.append(True)
+            done.set()
         if not done.wait(timeout_s):
             raise self._timed_out(timeout_s)
         if not result[0]:
