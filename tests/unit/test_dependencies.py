@@ -143,3 +143,16 @@ def test_everything_imported_anywhere_is_declared(area):
 def test_the_scan_sees_imports_and_maps_them_to_distributions():
     assert _third_party(_imports("import sklearn.svm\nfrom yaml import safe_load\nimport os")) == {
         "sklearn": "scikit-learn", "yaml": "pyyaml"}
+
+
+def _lock_names(name: str) -> set[str]:
+    text = (ROOT / "requirements" / name).read_text()
+    return {_norm(m.group(1)) for m in re.finditer(r"^([A-Za-z0-9][A-Za-z0-9_.\-]*)==", text, re.MULTILINE)}
+
+
+def test_the_locks_hold_what_pyproject_declares():
+    declared = _declared()
+    missing_runtime = sorted(declared["runtime"] - _lock_names("runtime.lock"))
+    missing_dev = sorted(set().union(*declared.values()) - _lock_names("dev.lock"))
+    assert not missing_runtime and not missing_dev, (
+        f"run `make lock`: runtime.lock lacks {missing_runtime}, dev.lock lacks {missing_dev}")
