@@ -13,6 +13,9 @@ __all__ = ["register"]
 def cmd_bench_run(a: argparse.Namespace) -> int:
     from botkit.ops import bench
 
+    if a.render_only:
+        print(f"wrote {bench.render(out_dir=a.out)}")
+        return 0
     curve_users = tuple(int(x) for x in a.curve_users.split(",") if x.strip())
     bench.run(peers=a.peers or None, users=a.users, seconds=a.seconds, warmup_s=a.warmup, rounds=a.rounds,
               curve_users=curve_users, curve_s=a.curve_seconds, out_dir=a.out,
@@ -56,6 +59,8 @@ def register(add: Registrar, sub: argparse._SubParsersAction) -> None:
     r.add_argument("--curve-seconds", type=float, default=10)
     r.add_argument("--out", type=Path, default=None, help="report folder (default reports/bench)")
     r.add_argument("--no-results-md", action="store_true", help="do not render loadtests/RESULTS.md")
+    r.add_argument("--render-only", action="store_true",
+                   help="measure nothing: render loadtests/RESULTS.md again from the last run's summary.json")
     pr = add("profile", cmd_bench_profile, "the default under the bench load with py-spy, GC pauses and CPU per "
              "request, tuned vs untuned (what `make profile` runs)", bsub)
     pr.add_argument("--users", type=int, default=64)

@@ -23,7 +23,7 @@ from botkit.ops.bench.peers import DEFAULT, PEERS, Peer, select
 from botkit.ops.bench.report import REPO, environment, plot, render_results, summary, table, write_json
 from botkit.ops.bench.runner import Row, machine_load, median_row, run_peer, run_rounds
 
-__all__ = ["PEERS", "RESULTS_MD", "Peer", "in_process_limit", "run"]
+__all__ = ["PEERS", "RESULTS_MD", "Peer", "in_process_limit", "render", "run"]
 
 RESULTS_MD = REPO / "loadtests" / "RESULTS.md"
 
@@ -110,3 +110,14 @@ def run(*, peers: str | list[str] | None = None, users: int = 64, seconds: float
         print(f"{'met    ' if t['met'] else 'NOT MET'}  {t['target']}: {t['measured']}")
     print(f"wrote {out}/summary.json, table.md, results.csv, bench.png" + (f" and {results_md}" if results_md else ""))
     return s
+
+
+def render(*, out_dir: Path | None = None, results_md: Path = RESULTS_MD) -> Path:
+    """Render RESULTS.md again from a finished run's ``summary.json`` (e.g. after editing ``bench_why.md``)."""
+    import json
+
+    out = Path(out_dir) if out_dir else settings.reports_dir / "bench"
+    s = json.loads((out / "summary.json").read_text())
+    shutil.copyfile(out / "bench.png", results_md.with_name("bench.png"))
+    results_md.write_text(render_results(s, (out / "table.md").read_text().strip(), "bench.png"))
+    return results_md
