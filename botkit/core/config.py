@@ -11,6 +11,7 @@ BentoML, and child processes get them from :meth:`Settings.env`.
 from __future__ import annotations
 
 import getpass
+import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -176,7 +177,13 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if name == "home" or value is None:
                 continue
-            out[f"BOTKIT_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+            if isinstance(value, bool):
+                text = str(value).lower()
+            elif isinstance(value, list | tuple | dict | set):
+                text = json.dumps(list(value) if isinstance(value, tuple | set) else value)  # how pydantic reads them
+            else:
+                text = str(value)
+            out[f"BOTKIT_{name.upper()}"] = text
         return out
 
 
