@@ -11,7 +11,9 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from botkit.core.config import PACKAGE_DIR, settings
 from botkit.core.data import Dataset, load
@@ -32,6 +34,40 @@ LATENCY_REPEATS = 200
 
 
 # ----------------------------------------------------------------------------------------- policy
+
+
+_Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+
+
+class _PolicyFile(BaseModel):
+    """The policy YAML's schema: every key required (null switches a rule off), nothing else allowed."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    min_in_scope_accuracy: _Fraction | None
+    min_oos_recall: _Fraction | None
+    max_regression: _Fraction | None
+    max_p95_latency_ms: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None
+    require_reviewer: bool
+
+
+def _policy_problem(exc: Any, doc: dict, keys: Sequence[str]) -> str:
+    """The first problem pydantic found, in one line a policy author can act on."""
+    errors = exc.errors()
+    unknown = sorted(str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden")
+    if unknown:
+        return f"unknown key(s) {', '.join(unknown)}; expected {', '.join(keys)}"
+    missing = [str(e["loc"][0]) for e in errors if e["type"] == "missing"]
+    if missing:
+        return f"missing key(s) {', '.join(missing)} (use null to switch a rule off)"
+    key = str(errors[0]["loc"][0])
+    value = doc.get(key)
+    if key == "require_reviewer":
+        return "require_reviewer must be true or false"
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return (f"max_p95_latency_ms must be positive, got {value}" if key == "max_p95_latency_ms"
+                else f"{key} must be between 0 and 1, got {value}")
+    return f"{key} must be a number or null, got {value!r}"
 
 
 @dataclass(frozen=True)
@@ -65,29 +101,16 @@ class Policy:
     @classmethod
     def from_dict(cls, doc: Any, *, source: str = "") -> Policy:
         """Strict: every key present, no unknown key (a typo must not silently disable a rule)."""
+        from pydantic import ValidationError
+
         where = source or "policy"
         if not isinstance(doc, dict):
             raise GovernanceError(f"{where}: expected a mapping of rule → value")
-        unknown = sorted(set(doc) - set(cls._KEYS))
-        missing = [k for k in cls._KEYS if k not in doc]
-        if unknown:
-            raise GovernanceError(f"{where}: unknown key(s) {', '.join(unknown)}; expected {', '.join(cls._KEYS)}")
-        if missing:
-            raise GovernanceError(f"{where}: missing key(s) {', '.join(missing)} (use null to switch a rule off)")
-        for key in cls._KEYS[:-1]:
-            value = doc[key]
-            if value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                raise GovernanceError(f"{where}: {key} must be a number or null, got {value!r}")
-            if key in cls._FRACTIONS and not 0 <= value <= 1:
-                raise GovernanceError(f"{where}: {key} must be between 0 and 1, got {value}")
-            if key == "max_p95_latency_ms" and value <= 0:
-                raise GovernanceError(f"{where}: max_p95_latency_ms must be positive, got {value}")
-        if not isinstance(doc["require_reviewer"], bool):
-            raise GovernanceError(f"{where}: require_reviewer must be true or false")
-        return cls(**{k: (float(doc[k]) if k != "require_reviewer" and doc[k] is not None else doc[k])
-                      for k in cls._KEYS}, source=source)
+        try:
+            rules = _PolicyFile.model_validate(doc)
+        except ValidationError as exc:
+            raise GovernanceError(f"{where}: {_policy_problem(exc, doc, cls._KEYS)}") from None
+        return cls(**rules.model_dump(), source=source)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self._KEYS}
