@@ -253,6 +253,7 @@ def _plot(result: CanaryResult, stab: GroupSample, can: GroupSample, path: Path)
     for ax, (name, s, c) in zip(axes[:3], rates, strict=True):
         vals = [s[0] / s[1] if s[1] else 0.0, c[0] / c[1] if c[1] else 0.0]
         ax.bar(["stable", "canary"], vals, color=["#4c78a8", "#f58518"])
+        ax.set_ylim(0, max(0.01, *vals) * 1.25)
         ax.set_title(f"{name}\n{verdict.get(name)}", fontsize=9)
     for ax, name, s, c, unit in ((axes[3], "latency_ms", stab.latencies_ms, can.latencies_ms, "ms"),
                                  (axes[4], "confidence", stab.confidences, can.confidences, "")):
