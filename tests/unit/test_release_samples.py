@@ -14,9 +14,10 @@ def _k(name: str, **labels: str) -> tuple[str, frozenset]:
     return name, frozenset(labels.items())
 
 
-def test_expand_puts_each_observation_at_its_bucket_bound():
-    # cumulative: 2 at <=0.01, 5 at <=0.025, 6 at +Inf
-    assert expand({0.01: 2, 0.025: 5, math.inf: 6}, scale=1000) == [10, 10, 25, 25, 25, 50]
+def test_expand_spreads_each_bucket_evenly_like_histogram_quantile():
+    # cumulative: 2 in (0, 10 ms], 3 in (10, 25 ms], 1 above 25 ms (+Inf: twice the last bound)
+    got = expand({0.01: 2, 0.025: 5, math.inf: 6}, scale=1000)
+    assert got == pytest.approx([2.5, 7.5, 12.5, 17.5, 22.5, 50])
 
 
 def test_delta_subtracts_and_treats_a_reset_counter_as_new():
@@ -42,8 +43,9 @@ def test_group_sample_counts_chat_errors_latency_fallbacks_and_confidence():
     }
     g = group_sample([d, d])  # two replicas of one group add up
     assert (g.requests, g.errors, g.chats, g.fallbacks) == (20, 4, 16, 6)
-    assert sorted(set(g.latencies_ms)) == [10.0, 20.0] and len(g.latencies_ms) == 20
-    assert g.confidences.count(0.5) == 6 and g.confidences.count(1.0) == 10
+    assert len(g.latencies_ms) == 20 and sum(x <= 10 for x in g.latencies_ms) == 12  # 6 per replica <= 10 ms
+    assert max(g.latencies_ms) == 20.0  # +Inf: twice the last finite bound
+    assert len(g.confidences) == 16 and sum(c <= 0.5 for c in g.confidences) == 6
 
 
 @pytest.mark.parametrize(("percent", "stable", "canary", "expected"), [(10, 1, 1, 11), (20, 1, 1, 25),

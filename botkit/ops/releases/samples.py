@@ -5,8 +5,8 @@ its start and end, no scrape-interval lag), and the counters are per replica, so
 *same* model as stable can still be told apart. Prometheus stores the very same series; the
 PromQL in :mod:`botkit.ops.releases.queries` reads them over a window for dashboards and
 Kubernetes. Latency and confidence come as histogram buckets; :func:`expand` turns bucket counts
-into samples at each bucket's upper bound, which is what Mann-Whitney and KS then compare
-(coarse, but identical binning for both groups, so ties hurt neither).
+into samples spread inside each bucket, which is what Mann-Whitney and KS then compare (coarse,
+but identical binning for both groups).
 
 Negative feedback needs to know which model answered, which only the event stream knows:
 :func:`feedback_by_model` joins feedback to chat events in Redis by ``request_id``.
@@ -66,17 +66,26 @@ def _buckets(snap: Snapshot, name: str, **want: str) -> dict[float, float]:
 
 
 def expand(cumulative: Mapping[float, float], scale: float = 1.0) -> list[float]:
-    """Samples from cumulative histogram buckets: each observation at its bucket's upper bound
-    (``+Inf`` at twice the last finite bound), times ``scale``."""
+    """Samples from cumulative histogram buckets, times ``scale``.
+
+    The ``n`` observations of a bucket are spread evenly inside it (``lower + (upper - lower) *
+    (i + 0.5) / n``), which is the linear interpolation ``histogram_quantile`` uses: a median read
+    from them moves smoothly instead of hopping from bucket bound to bucket bound (25 -> 50 ms
+    reads as +100 % where the real shift may be a few ms). ``+Inf`` observations sit at twice the
+    last finite bound. Both groups get the same treatment, so ranks inside a bucket favour neither.
+    """
     bounds = sorted(cumulative)
     finite = [b for b in bounds if math.isfinite(b)]
     out: list[float] = []
-    prev = 0.0
+    prev, lower = 0.0, 0.0
     for b in bounds:
-        n = round(cumulative[b] - prev)
+        n = max(round(cumulative[b] - prev), 0)
         prev = cumulative[b]
-        value = b if math.isfinite(b) else (2 * finite[-1] if finite else 0.0)
-        out.extend([value * scale] * max(n, 0))
+        if not math.isfinite(b):
+            out.extend([(2 * finite[-1] if finite else 0.0) * scale] * n)
+            continue
+        out.extend((lower + (b - lower) * (i + 0.5) / n) * scale for i in range(n))
+        lower = b
     return out
 
 
