@@ -90,6 +90,7 @@ class EventWriter:
         self._retries = 0
         self._last_drop_log = 0.0
         self._hurry = 0  # > 0 while someone waits in flush(): write without lingering
+        self._last_batch = 0  # size of the previous batch: linger only while batches fill up
         self._stopping = threading.Event()
         self._abandon = threading.Event()
         self._closed = False
@@ -303,9 +304,15 @@ class EventWriter:
                 return
 
     def _gather(self) -> list[Payload]:
-        """Up to max_batch events; lingers up to flush_interval_s after the first to fill the batch."""
+        """Up to max_batch events; lingers up to flush_interval_s after the first to fill the batch.
+
+        Adaptive: it lingers only when the previous batch held more than one event (traffic is
+        arriving faster than commits). A lone user's event is written at once, so a durable ack
+        costs it one commit, not the linger too; under load, batches grow by themselves.
+        """
         batch: list[Payload] = []
         deadline: float | None = None
+        linger = self._flush_interval_s if self._last_batch > 1 else 0.0
         while len(batch) < self._max_batch:
             hurry = self._hurry > 0 or self._stopping.is_set()
             now = time.monotonic()
@@ -322,7 +329,8 @@ class EventWriter:
                 continue
             batch.append(item)  # type: ignore[arg-type]
             if deadline is None:
-                deadline = time.monotonic() + self._flush_interval_s
+                deadline = time.monotonic() + linger
+        self._last_batch = len(batch) or self._last_batch
         return batch
 
     def _write(self, batch: list[Payload]) -> None:
