@@ -23,6 +23,8 @@ Python API (for rolling updates, canaries, shadow models, drills)::
     c.ready("replica-2")               # take traffic again
     c.restart_replica("replica-2", model="shopbot:new")  # drain, stop (flush), start on model, ready,
                                        #   wait healthy; the model sticks across later restarts
+    c.restart_replica("replica-3", env={"BOTKIT_SHADOW_MODEL": "shopbot:new"})  # settings of that
+                                       #   replica alone (ReplicaSpec.env), also sticky
     c.kill_replica("replica-1")        # kill -9 of the whole process group; supervisord restarts it
     c.stop_program("redis"); c.start_program("redis"); c.pid("redis")
     c.stop()                           # everything down; returns pids it had to kill (should be [])

@@ -41,6 +41,7 @@ class ReplicaSpec:
     port: int
     model: str | None = None
     workers: int = 1
+    env: dict[str, str] = field(default_factory=dict)  # this replica's own settings (e.g. a canary's)
 
     @property
     def url(self) -> str:
@@ -223,15 +224,18 @@ class Cluster:
         self.replica(replica)
         self.haproxy.set_state(replica, "ready")
 
-    def restart_replica(self, replica: str, model: str | None = None, *, wait: bool = True,
-                        timeout_s: float = 120.0) -> None:
-        """Restart one replica (optionally on another model): drain, stop (flushing), start, ready.
+    def restart_replica(self, replica: str, model: str | None = None, *, env: dict[str, str] | None = None,
+                        wait: bool = True, timeout_s: float = 120.0) -> None:
+        """Restart one replica (optionally on another model, or with ``env`` replacing its own
+        settings, e.g. ``{"BOTKIT_SHADOW_MODEL": tag}``): drain, stop (flushing), start, ready.
 
         The other replicas keep serving; HAProxy sends nothing to this one until it is healthy.
+        Model and env stick to the replica across later restarts (supervisord's too).
         """
         spec = self.replica(replica)
-        if model is not None:
-            spec.model = model
+        if model is not None or env is not None:
+            spec.model = spec.model if model is None else model
+            spec.env = spec.env if env is None else dict(env)
             self._write_replica_spec(spec)
             self._save_state()
         self.drain(replica)
@@ -302,7 +306,7 @@ class Cluster:
 
     # ------------------------------------------------------------------ files
     def replica_env(self, spec: ReplicaSpec) -> tuple[list[str], dict[str, str]]:
-        env = {"BOTKIT_EVENTS_BACKEND": "redis", "BOTKIT_REDIS_URL": self.redis_url, **self.env}
+        env = {"BOTKIT_EVENTS_BACKEND": "redis", "BOTKIT_REDIS_URL": self.redis_url, **self.env, **spec.env}
         server = Server(model=spec.model, port=spec.port, workers=spec.workers, env=env)
         inherited = {**os.environ}  # supervisord passes its own environment on; write only what differs
         return server.command(), {k: v for k, v in server.environment().items()
