@@ -37,7 +37,14 @@ from botkit.ops.container.tools import (
     require_tools,
 )
 
-__all__ = ["BuiltImage", "build_base_image", "build_image"]
+__all__ = ["RUNTIME_FORBIDDEN", "BuiltImage", "build_base_image", "build_image"]
+
+# What the runtime image must not carry (issue 14): compilers, git, gnupg, and the build host's extra CA
+# certificates. BentoML's Dockerfile apt-installs the first three to build wheels; nothing needs them at run time.
+RUNTIME_PURGE = ("build-essential", "gcc", "g++", "cpp", "make", "dpkg-dev", "libc6-dev", "git", "git-man", "gnupg2",
+                 "gnupg", "dirmngr", "gpg-agent", "gpgsm", "gpg-wks-client", "gpg-wks-server", "gnupg-utils")
+RUNTIME_FORBIDDEN = ("usr/bin/gcc", "usr/bin/cc", "usr/bin/g++", "usr/bin/make", "usr/bin/git", "usr/bin/gpg",
+                     "usr/local/share/ca-certificates/botkit-extra-*")
 
 # ------------------------------------------------------------------------------------ base image
 
@@ -149,6 +156,55 @@ def _prune(cache: Path, keep_app: int = KEEP_APP_IMAGES, protect: str = "") -> N
     subprocess.run(["buildah", "rmi", "--prune"], env=env, capture_output=True, timeout=600)
 
 
+def _slim(tag: str, cache: Path, t0: float) -> None:
+    """Rebuild ``tag`` as one squashed layer without ``RUNTIME_PURGE`` and the host's extra CA certificates.
+
+    The unslimmed image stays as ``<repo>:build-cache`` so the next build reuses its layers.
+    Refuses (RuntimeError) an image in which any of ``RUNTIME_FORBIDDEN`` is left.
+    """
+    env = _env(cache)
+    cache_tag = f"{APP_REPO}:build-cache"
+    subprocess.run(["buildah", "rmi", cache_tag], env=env, capture_output=True, timeout=300)
+    _run("slim", ["buildah", "tag", tag, cache_tag], env=env, timeout=300)
+    work = cache / "slim-build"
+    _clear(work)
+    work.mkdir(parents=True)
+    purge = " ".join(RUNTIME_PURGE)
+    (work / "Containerfile").write_text("\n".join([
+        f"FROM {tag}",
+        "USER root",
+        "RUN export DEBIAN_FRONTEND=noninteractive"
+        f" && installed=$(dpkg-query -W -f='${{db:Status-Abbrev}} ${{binary:Package}}\\n' {purge} 2>/dev/null"
+        " | awk '/^ii/ {print $2}')"
+        " && if [ -n \"$installed\" ]; then apt-get purge -y -qq --auto-remove $installed >/dev/null; fi"
+        " && rm -f /usr/local/share/ca-certificates/botkit-extra-*.crt"
+        " && update-ca-certificates --fresh >/dev/null"
+        " && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /root/.cache /usr/share/doc/* /usr/share/man/*",
+        "USER bentoml",
+        "",
+    ]))
+    _progress("image", f"slimming {tag}: no compilers, git, gnupg or host CA certificates ...", t0)
+    _run("image", ["buildah", "build", "--pull=never", "--isolation", "chroot", "--layers=false", "--squash",
+                   "-f", str(work / "Containerfile"), "-t", tag, str(work)],
+         env=env, timeout=1800, log=cache / "logs" / "slim-build.log")
+    _clear(work)
+    left = _leftovers(tag, env)
+    if left:
+        raise RuntimeError(f"image: {tag} still holds {', '.join(left)} after slimming")
+
+
+def _leftovers(tag: str, env: dict[str, str]) -> list[str]:
+    """Which of ``RUNTIME_FORBIDDEN`` exist in the image's filesystem (mounted read-only for a look)."""
+    ctr = subprocess.run(["buildah", "from", "--pull=never", tag], env=env, capture_output=True, text=True,
+                         timeout=300, check=True).stdout.strip().splitlines()[-1]
+    try:
+        root = Path(subprocess.run(["buildah", "mount", ctr], env=env, capture_output=True, text=True, timeout=300,
+                                   check=True).stdout.strip())
+        return [p for p in RUNTIME_FORBIDDEN if any(root.glob(p))]
+    finally:
+        subprocess.run(["buildah", "rm", ctr], env=env, capture_output=True, timeout=300)
+
+
 def build_image(bento_build: BentoBuild | str, *, base: str = BASE_IMAGE, tag: str | None = None,
                 cache: Path | None = None) -> BuiltImage:
     """Build ``bento_build`` (a ``botkit.serving.bento.BentoBuild`` or a bento tag) into ``tag`` on the local ``base``.
@@ -188,6 +244,7 @@ def build_image(bento_build: BentoBuild | str, *, base: str = BASE_IMAGE, tag: s
                            "--volume", f"{uv_cache}:/root/.cache/uv",
                            "--label", f"botkit.serving.bento={bento_tag}", "-f", dockerfile, "-t", tag, context],
                  env=env, timeout=1800, log=cache / "logs" / "image-build.log")
+        _slim(tag, cache, t0)
         _prune(cache, protect=tag)
     human, size = _size(tag, cache)
     seconds = time.monotonic() - t0
