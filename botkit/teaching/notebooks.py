@@ -216,8 +216,13 @@ def serving(**server_kwargs):
     The keyword arguments go to ``Server``. The server is stopped when the block ends, also
     when a cell fails half-way, so no notebook leaves a service running behind it.
     """
+    import logging
+
     from botkit.serving.serve import Server
 
+    # The readiness probes go through httpx, which logs every request at INFO once anything has
+    # configured logging: a notebook shows answers, not the client's log lines.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     with Server(**server_kwargs) as srv:  # start() waits for every worker
         yield srv
 
