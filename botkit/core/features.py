@@ -16,7 +16,8 @@ import scipy.sparse as sp
 
 from botkit.core.data import OOS
 
-__all__ = ["POLITE_SUFFIXES", "RECIPES", "fold_umlauts", "polite_variants", "stack"]
+__all__ = ["HANDOFF_INTENT", "POLITE_SUFFIXES", "RECIPES", "fold_umlauts", "handoff_variants", "polite_variants",
+           "stack"]
 
 # tfidf: word + char n-grams; emb: static embeddings only; tfidf+emb: both, side by side.
 RECIPES = ("tfidf", "emb", "tfidf+emb")
@@ -47,6 +48,25 @@ def polite_variants(examples: Sequence[tuple[str, str]], share: float, seed: int
     suffixes = POLITE_SUFFIXES.get(language, POLITE_SUFFIXES["en"])
     return [(f"{t.rstrip('.!? ')}{rng.choice(suffixes)}", y)
             for t, y in examples if y != OOS and rng.random() < share]
+
+
+HANDOFF_INTENT = "human_handoff"
+
+
+def handoff_variants(examples: Sequence[tuple[str, str]], share: float, seed: int,
+                     intent: str = HANDOFF_INTENT) -> list[tuple[str, str]]:
+    """Extra training pairs: a request followed by one of the data's own requests for a person,
+    labelled as the handoff intent.
+
+    Why: averaged embeddings dilute "... I want to talk to a human" at the end of a long request;
+    a customer who asks for a person should get one whatever came before. No-op without that intent.
+    """
+    asks = [t for t, y in examples if y == intent]
+    if not asks or share <= 0:
+        return []
+    rng = random.Random(f"{seed}:handoff")
+    return [(f"{t.rstrip('.!? ')}. {rng.choice(asks)}", intent)
+            for t, y in examples if y not in (OOS, intent) and rng.random() < share]
 
 
 def stack(tfidf: sp.spmatrix | None, emb: np.ndarray | None, weight: float) -> sp.csr_matrix:

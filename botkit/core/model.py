@@ -21,7 +21,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
 from botkit.core.data import OOS, Dataset
-from botkit.core.features import RECIPES, fold_umlauts, polite_variants, stack
+from botkit.core.features import RECIPES, fold_umlauts, handoff_variants, polite_variants, stack
 from botkit.core.oos import auroc, centroids, nearest_similarity, tune_blend, tune_threshold
 
 __all__ = ["RECIPE_BY_LANGUAGE", "IntentModel", "Prediction", "TrainParams", "fit_temperature",
@@ -41,6 +41,9 @@ class TrainParams:
     recipe: str = "auto"
     # Weight of the (unit-length) embedding block next to the two unit-length TF-IDF blocks.
     emb_weight: float = 1.0
+    # Leading embedding dimensions kept (wordllama's are Matryoshka-trained: a prefix is itself an
+    # embedding); fewer make training on large data sets cheaper (dense columns cost per row).
+    emb_dim: int = 256
     # "confidence": the classifier's confidence alone; "distance": blended with the cosine
     # similarity to the nearest intent centroid in the embedding space (weight tuned on val).
     oos_score: str = "distance"
@@ -58,6 +61,9 @@ class TrainParams:
     # Share of in-scope training texts also learnt with a polite suffix (", thanks", " please"):
     # without it, "where is my parcel, thanks" reads as the `thanks` intent half of the time.
     polite_augment: float = 0.3
+    # Share of in-scope training texts also learnt with a request for a person appended, labelled
+    # human_handoff (only when the data has that intent): see features.handoff_variants.
+    handoff_augment: float = 0.2
     # Threshold tuning: give up at most this much validation in-scope accuracy for OOS recall.
     max_in_scope_drop: float = 0.0075
 
@@ -69,7 +75,7 @@ class TrainParams:
         known = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in cls.__dataclass_fields__}
         # Models stored before recipes existed were TF-IDF only, confidence only, unfolded.
         if "recipe" not in known:
-            known.update(recipe="tfidf", oos_score="confidence", fold=False)
+            known.update(recipe="tfidf", oos_score="confidence", fold=False, handoff_augment=0.0)
         return cls(**known)
 
     @property
@@ -117,6 +123,13 @@ def _pipeline(p: TrainParams) -> Pipeline:
     else:
         raise ValueError(f"unknown classifier {p.classifier!r}: expected 'svm' or 'logreg'")
     return Pipeline([("features", features), ("clf", clf)])
+
+
+def _truncate(emb: np.ndarray, dim: int) -> np.ndarray:
+    if dim >= emb.shape[1]:
+        return emb
+    e = emb[:, :dim]
+    return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), np.float32(1e-9))
 
 
 def _softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
@@ -172,7 +185,8 @@ class IntentModel:
     def train(cls, ds: Dataset, params: TrainParams | None = None) -> IntentModel:
         """Fit on ``train``, tune the fallback on ``val``; deterministic for a seed."""
         p = resolve_params(params or TrainParams(), ds)
-        extra = polite_variants(ds.train, p.polite_augment, p.seed, ds.language)
+        extra = [*polite_variants(ds.train, p.polite_augment, p.seed, ds.language),
+                 *handoff_variants(ds.train, p.handoff_augment, p.seed)]
         texts, labels = (list(x) for x in zip(*ds.train, *extra, strict=True))
         start = time.perf_counter()
         pipe = _pipeline(p)
@@ -183,7 +197,7 @@ class IntentModel:
             from botkit.core.embeddings import embedder
 
             e = embedder()
-            emb_ref, emb = e.reference(), e.transform(texts)
+            emb_ref, emb = e.reference(), _truncate(e.transform(texts), p.emb_dim)
         if not p.uses_tfidf:  # the union still gets fitted so the stored pipeline has one shape
             features.fit(cls._prepare(p, texts[:50]))
         clf.fit(stack(tfidf, emb, p.emb_weight), labels)
@@ -223,7 +237,8 @@ class IntentModel:
             return None
         from botkit.core.embeddings import embedder
 
-        return embedder(expected_sha256=(self.embeddings or {}).get("sha256")).transform(list(texts))
+        emb = embedder(expected_sha256=(self.embeddings or {}).get("sha256")).transform(list(texts))
+        return _truncate(emb, self.params.emb_dim)
 
     def _raw_scores(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
         """Classifier scores (margins or probabilities) and the embeddings they used."""
