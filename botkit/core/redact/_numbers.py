@@ -67,6 +67,9 @@ _IBAN_MIN_BBAN_DIGITS: Final = 8
 # A match always starts a digit run: scanning resumes after a chain, where no digit follows.
 _CARD_CHAIN: Final = re.compile(r"[0-9]++(?:(?:[ ]?[\-./_][ ]?|[ ])[0-9]++)*+")
 _CARD_STARTS: Final = "23456"  # first digit of every card brand's IIN range
+# Odd groupings are tried only in chains of at most this many digit groups (a card typed one digit at a
+# time has 19): a hostile wall of single digits would otherwise cost seconds. Printed layouts are always tried.
+_LOOSE_MAX_RUNS: Final = 40
 _CARD_MIN_DIGITS: Final = 13
 _CARD_MAX_DIGITS: Final = 19
 
@@ -196,10 +199,11 @@ def _loose_windows(text: str, runs: list[tuple[int, int]], i: int) -> list[int]:
     """Last-run indexes j such that runs[i..j] holds 13-19 digits and starts like a card, longest first.
 
     Catches cards typed in odd groups (``4111 11 1111 111 111``, one digit at a time) that are
-    in no printed layout; a ``+`` or ``(`` in front, or a leading ``0``/``1``, marks a phone.
+    in no printed layout; a ``+`` or ``(`` in front, or a leading ``0``/``1``, marks a phone. Only in
+    chains of at most ``_LOOSE_MAX_RUNS`` groups, so a wall of single digits stays linear and cheap.
     """
     begin = runs[i][0]
-    if text[begin] not in _CARD_STARTS or (begin > 0 and text[begin - 1] in "+("):
+    if len(runs) > _LOOSE_MAX_RUNS or text[begin] not in _CARD_STARTS or (begin > 0 and text[begin - 1] in "+("):
         return []
     windows: list[int] = []
     total = 0
