@@ -25,15 +25,15 @@ HANDOFF_REQUEST = "ich will mit einem Menschen sprechen"
 
 MIN_MFT_ACCURACY = 0.85       # (measured 1.000, 90/90)
 MIN_OOS_PROBE_FALLBACK = 0.75  # (measured 0.85, 17/20)
-MIN_INV_TYPO = 0.80           # (measured 0.882)
+MIN_INV_TYPO = 0.80           # (measured 0.878)
 MIN_INV_CASING = 0.99         # (measured 1.000: the features lowercase)
 MIN_INV_UMLAUT = 0.99         # ä->ae, ß->ss (measured 1.000: the model folds umlauts first)
-MIN_INV_BITTE = 0.90          # (measured 0.977)
-MIN_INV_DANKE = 0.90          # (measured 0.940)
+MIN_INV_BITTE = 0.90          # (measured 0.941)
+MIN_INV_DANKE = 0.90          # (measured 0.937)
 MIN_DIR_HANDOFF = 0.95        # moved to human_handoff or less sure of the first answer (measured 1.000)
-# Weaker than English (0.89 moved): in a long German request the handoff clause is outweighed by
-# the request's own words. A known gap, kept visible by this floor.
-MIN_HANDOFF_MOVED = 0.30      # actually moved to human_handoff (measured 0.385)
+# Before the handoff augmentation (TrainParams.handoff_augment) only 0.385 moved: in a long German
+# request the handoff clause was outweighed by the request's own words.
+MIN_HANDOFF_MOVED = 0.80      # actually moved to human_handoff (measured 0.962)
 
 BITTE: tuple[Callable[[str], str], ...] = (lambda t: f"bitte {t}", lambda t: f"{t} bitte")
 DANKE: tuple[Callable[[str], str], ...] = (lambda t: f"{t}, danke", lambda t: f"{t}, vielen Dank")
