@@ -3,6 +3,8 @@
 Four clients post 256-message batches (PII in every message, so redaction has work) as fast as the
 server answers; meanwhile /livez must stay under 100 ms and /chat's p95 within twice its idle p95
 (idle p95 floored at 10 ms: on two shared cores a single-digit millisecond figure is mostly noise).
+Idle is measured before and after the flood and the larger p95 taken: on a machine shared with other
+work the background load drifts within a minute, and the flood must not be blamed for that drift.
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ def test_batch_flood_keeps_livez_fast_and_chat_within_twice_idle(server, capsys)
             stop.set()
         for f in futures:
             f.result()
-    idle_p95, busy_p95 = _p95(idle_chat), _p95(busy_chat)
+    after_chat, _ = _probe(server.url)
+    idle_p95, busy_p95 = max(_p95(idle_chat), _p95(after_chat)), _p95(busy_chat)
     with capsys.disabled():
         print(f"\nbatch flood ({FLOOD_CLIENTS} clients x 256 messages, {sent[0]} batches): /chat p95 idle "
               f"{idle_p95:.1f} ms, flooded {busy_p95:.1f} ms; /livez p95 idle {_p95(idle_livez):.1f} ms, "
