@@ -79,3 +79,34 @@ def test_no_socket_module_is_touched_by_prediction(monkeypatch: pytest.MonkeyPat
     m = IntentModel.train(tiny_dataset, TrainParams(recipe="tfidf+emb"))
     assert m.embeddings and m.embeddings["sha256"] == embeddings.reference()["sha256"]
     assert m.predict_one("where is my order").intent == "order_status"
+
+
+def test_a_model_stored_before_recipes_loads_as_tfidf_only(tiny_dataset) -> None:
+    """bot.json of an older model has no recipe: it must load as the TF-IDF model it was."""
+    from botkit.core.model import IntentModel, TrainParams
+
+    old = IntentModel.train(tiny_dataset, TrainParams(recipe="tfidf", oos_score="confidence", fold=False,
+                                                      handoff_augment=0.0))
+    state = old.state()
+    legacy = {k: state[k] for k in ("threshold", "temperature", "replies", "fallback_replies", "train_seconds")}
+    legacy["params"] = {k: v for k, v in state["params"].items()
+                        if k not in ("recipe", "oos_score", "fold", "emb_weight", "emb_dim", "handoff_augment")}
+    again = IntentModel.from_state(old.pipeline, legacy)
+    assert again.params.recipe == "tfidf" and again.params.fold is False and again.centroids is None
+    texts = [t for t, _ in tiny_dataset.test]
+    assert again.predict(texts) == old.predict(texts)
+
+
+def test_the_embedding_model_state_is_plain_json(tiny_dataset) -> None:
+    """Centroids travel as lists in bot.json and come back as the same float32 matrix: no pickle."""
+    import json
+
+    from botkit.core.model import IntentModel, TrainParams
+
+    m = IntentModel.train(tiny_dataset, TrainParams(recipe="tfidf+emb"))
+    state = json.loads(json.dumps(m.state()))
+    assert state["embeddings"]["file"] == WEIGHTS_FILE and state["params"]["recipe"] == "tfidf+emb"
+    again = IntentModel.from_state(m.pipeline, state)
+    assert again.centroids is not None and np.allclose(again.centroids, m.centroids, atol=1e-6)
+    texts = [t for t, _ in tiny_dataset.test]
+    assert [p.intent for p in again.predict(texts)] == [p.intent for p in m.predict(texts)]
