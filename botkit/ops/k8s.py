@@ -210,6 +210,10 @@ def _deployment(s: K8sSettings) -> str:
                   key: url
             - name: BOTKIT_EVENTS_FLUSH_BOUND_S
               value: "{s.events_flush_bound_s}"
+            # Host allow-list (issue 14): the Service's in-cluster names; add an Ingress host here.
+            # Probes and Prometheus (they address the pod by IP) are exempt.
+            - name: BOTKIT_ALLOWED_HOSTS
+              value: "{_allowed_hosts(s)}"
             # Writable state lives on the emptyDir below; the image itself stays read-only.
             - name: BOTKIT_HOME
               value: /var/run/botkit
@@ -280,6 +284,12 @@ def _deployment(s: K8sSettings) -> str:
             sizeLimit: 256Mi
 """
     )
+
+
+def _allowed_hosts(s: K8sSettings) -> str:
+    """The Service's in-cluster names, and loopback, for BOTKIT_ALLOWED_HOSTS."""
+    svc = f"{s.name}.{s.namespace}.svc"
+    return ",".join([s.name, f"{s.name}.{s.namespace}", svc, f"{svc}.cluster.local", "localhost", "127.0.0.1"])
 
 
 def _service(s: K8sSettings) -> str:
