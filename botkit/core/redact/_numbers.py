@@ -91,6 +91,17 @@ _DATE: Final = re.compile(
     r"(?![0-9]|[./\-][0-9])"
 )
 
+# A number right after an identifier word is that identifier, not a phone: "order 0301234567",
+# "Bestellnummer: 0171234567", "case no. 00123456". Only with nothing but a number word, "#" or ":" between,
+# so "my order, call 0171 1234567" still finds the phone.
+_ID_BEFORE: Final = re.compile(
+    r"(?i:\b(?:order|bestell\w*|auftrag\w*|invoice|rechnung\w*|ticket|case|vorgang\w*|ref|referenz\w*|reference|"
+    r"tracking|sendung\w*|paket\w*|parcel|shipment|customer|kunden\w*|artikel\w*|article|item|sku|ean|isbn|imei|"
+    r"serial|serien\w*|account|konto\w*|vertrag\w*|contract|voucher|gutschein\w*|coupon)"
+    r"(?:\s?(?:number|nummer|no\.?|nr\.?|id|code))?\s?[:#]?\s?)\Z"
+)
+# "1Z 999 AA1 01 2345 6784": digits right after a token that mixes letters and digits belong to that code.
+_CODE_BEFORE: Final = re.compile(r"(?=[A-Za-z]*[0-9])(?=[0-9]*[A-Za-z])[A-Za-z0-9]+ \Z")
 _ANY_DIGIT: Final = re.compile(r"[0-9]")
 _DIGIT_RUN: Final = re.compile(r"[0-9]+")
 _CARD_SEPARATORS: Final = str.maketrans("", "", " -./_")
@@ -299,6 +310,8 @@ def find_phones(text: str, blocked: _Spans) -> list[Match]:
                     if _is_phone(text[start : runs[j][1]], seen[j + 1] - seen[i])
                     and not blocked.overlaps(start, runs[j][1])
                     and not in_date(start, runs[j][1])
+                    and not _ID_BEFORE.search(text, max(0, start - 40), start)
+                    and not _CODE_BEFORE.search(text, max(0, start - 24), start)
                 ),
                 None,
             )
