@@ -114,6 +114,12 @@ _NAME: Final = re.compile(
     r"mit\sfreundlichen\sgrüßen,?|mfg,?|lg,))\s?"
     r"(" + _NAME_WORD + r"(?:\s(?:van|von|de|der|la|le|di)?\s?" + _NAME_WORD + r"){0,2})"
 )
+# Capitalised words people put after "I am" that are not names ("I am Not Sure", "I'm Very Happy").
+_NOT_NAMES: Final = frozenset({
+    "not", "very", "so", "really", "just", "still", "also", "here", "back", "sure", "happy", "sorry", "looking",
+    "interested", "trying", "going", "writing", "calling", "waiting", "unable", "able", "new", "the", "a", "an", "in",
+    "on", "at", "from", "with", "your", "customer", "client", "member", "user", "nicht", "sehr", "noch", "auch",
+    "hier", "gerade", "kunde", "kundin", "neu", "interessiert"})
 # "I am Jane Doe", "ich bin Max Mustermann": only with first *and* last name capitalised, so "I am Happy"
 # or "I'm Jane" (too often a word) stay; "this is ..." introduces shops and products as often as people.
 _NAME_SELF: Final = re.compile(
@@ -204,4 +210,6 @@ def find_addresses(text: str, claimed: Spans) -> list[Match]:
 def find_names(text: str, claimed: Spans) -> list[Match]:
     """Names the writer introduces ("my name is Jane Doe", "Kind regards, Jane")."""
     found = _group("NAME", _NAME, text, claimed)
-    return found + _group("NAME", _NAME_SELF, text, Spans([*((m.start, m.end) for m in found)]))
+    taken = Spans([*((m.start, m.end) for m in found)])
+    return found + [m for m in _group("NAME", _NAME_SELF, text, taken)
+                    if not _NOT_NAMES.intersection(text[m.start:m.end].lower().split())]
