@@ -7,6 +7,7 @@ is measured: supervisord, every replica and its workers, HAProxy and Redis), ``s
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -44,4 +45,5 @@ class ClusterPeer:
     def stop(self) -> None:
         if self.cluster is not None:
             self.cluster.stop()
+            shutil.rmtree(self.cluster.directory, ignore_errors=True)  # its logs, configs, Redis AOF
         self.cluster, self.proc = None, None
