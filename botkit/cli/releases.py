@@ -61,7 +61,7 @@ def cmd_cluster_canary(a: argparse.Namespace) -> int:
 
     r = run_canary(_cluster(a), a.tag, weight=a.weight, duration_s=a.duration, min_requests=a.min_requests,
                    drill=a.drill, canaries=a.canaries, users=a.users, feedback_prob=a.feedback_prob,
-                   reviewer=a.reviewer, who=a.who,
+                   reviewer=a.reviewer, who=a.who, baseline=not a.no_baseline,
                    rollout_on_promote=not a.no_rollout, out_dir=Path(a.out) if a.out else None)
     print((r.out_dir / "canary.md").read_text() if r.out_dir else r.reason)
     if a.json:
@@ -93,6 +93,8 @@ def _register_cluster(add: Registrar, sub: argparse._SubParsersAction) -> None:
                    help="share of answers the load's users rate (down when wrong; default 0.5)")
     c.add_argument("--reviewer", default=None, help="reviewer for the promotion policy (botkit/policy.yaml)")
     c.add_argument("--no-rollout", action="store_true", help="on promote, leave the stable replicas as they are")
+    c.add_argument("--no-baseline", action="store_true",
+                   help="judge against the stable replicas instead of fresh baseline replicas of the stable model")
     c.add_argument("--out", default=None, help="report folder (default reports/canary/<stamp>)")
     c.add_argument("--json", default=None, help="also write the result as JSON here")
     for p in (d, c):

@@ -1,6 +1,6 @@
 """Safe releases on a real cluster (supervisord, HAProxy, Redis, BentoML replicas on loopback).
 
-One two-replica cluster for the module, driven the way an operator would: a rolling update under
+One three-replica cluster for the module, driven the way an operator would: a rolling update under
 Locust load through HAProxy, then canaries through the ``botkit cluster canary`` command, whose
 exit code is the decision (0 promoted, 3 rolled back). Windows are short (6 s at a 20 % canary):
 the statistics compare canary and stable in the same seconds, so the noise of a shared machine
@@ -34,10 +34,11 @@ def models(bot_tag: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def cluster(models, tmp_path_factory):
-    """Two replicas serving the old (bad) release; the rollout test moves them to production."""
+    """Three replicas serving the old (bad) release (stable, baseline, canary); the rollout test moves
+    them to production."""
     from botkit.ops.cluster import Cluster
 
-    c = Cluster(replicas=2, workers=1, model=models["bad"], prometheus=False,
+    c = Cluster(replicas=3, workers=1, model=models["bad"], prometheus=False,
                 directory=tmp_path_factory.mktemp("releases"))
     c.start()
     try:
@@ -72,7 +73,7 @@ def test_rolling_update_under_load_fails_no_request(cluster, models):
     total = traffic.summary["total"]
     assert total["requests"] > 200, total
     assert total["failures"] == 0, total
-    assert [s.replica for s in result.steps] == ["replica-1", "replica-2"]
+    assert [s.replica for s in result.steps] == ["replica-1", "replica-2", "replica-3"]
     assert set(_served(cluster).values()) == {models["prod"]}
 
 

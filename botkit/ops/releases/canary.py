@@ -3,10 +3,13 @@
 ``run_canary(cluster, TAG)``:
 
 1. restarts the canary replica(s) (the last ``canaries`` ones) on TAG, with fault injection for a
-   drill, and sets HAProxy weights so they get ``weight`` percent of new requests;
+   drill, and as many *baseline* replicas on the stable model (Kayenta's canary-vs-baseline: both
+   fresh, both warmed up, both at the same weight), and sets HAProxy weights so the canaries get
+   ``weight`` percent of new requests (the baselines as much);
 2. runs traffic (Locust through HAProxy, labelled questions with honest feedback) and takes each
    replica's ``/metrics`` at the start and end of the window, so canary and stable are compared on
-   the same traffic, the same seconds and the same noisy machine (:mod:`.samples`);
+   the same traffic, the same seconds and the same noisy machine (:mod:`.samples`): canary against
+   baseline (against the stable replicas when the cluster is too small for a baseline);
 3. judges with :func:`botkit.core.canary.analyse` (per-metric tests, minimum effects, a score);
 4. **promote**: through the promotion policy (``botkit/policy.yaml``, ``governance.promote``), then a
    rolling update of the stable replicas to TAG; **roll back**: canary weights to 0, canary replicas
@@ -154,7 +157,7 @@ def _promote(cluster: Cluster, tag: str, stable: list[str], canary: list[str], r
 
 def run_canary(cluster: Cluster, tag: str, *, weight: float = 10, duration_s: float = 60, min_requests: int = 100,
                drill: str | None = None, canaries: int = 1, users: int = 8, feedback_prob: float = 0.5,
-               reviewer: str | None = None,
+               reviewer: str | None = None, baseline: bool = True,
                who: str | None = None, rollout_on_promote: bool = True, out_dir: Path | None = None,
                audit: AuditLog | None = None) -> CanaryResult:
     """Canary ``tag`` on the last ``canaries`` replicas; analyse; promote or roll back (see module doc).
@@ -163,6 +166,12 @@ def run_canary(cluster: Cluster, tag: str, *, weight: float = 10, duration_s: fl
     is not the labelled one). It is what reveals a model that is wrong more often yet no less
     confident (measured: a model on a 16th of the data answers 30 % wrong vs 10 %, with the same
     fallback rate and confidence as production).
+
+    ``baseline`` (Kayenta's design; needs at least ``2 * canaries + 1`` replicas): as many replicas
+    as canaries are restarted on the *stable* model with the same weight and warm-up, and the
+    canary is judged against them rather than against the long-running stable replicas. Measured
+    without it: a fresh, lightly loaded replica of the *same* model answered 1.2-5x slower than the
+    busy stable one within one window on a shared 2-core machine (1 rollback in 10 same-model runs).
     """
     if drill is not None and drill not in DRILLS:
         raise ValueError(f"unknown drill {drill!r}: expected one of {', '.join(DRILLS)}")
@@ -170,26 +179,30 @@ def run_canary(cluster: Cluster, tag: str, *, weight: float = 10, duration_s: fl
         raise ValueError(f"canaries must leave at least one stable replica (cluster has {len(cluster.specs)})")
     log = audit or AuditLog()
     out = settings.new_report_dir("canary", label=drill or "", out_dir=out_dir)
-    canary = [s.name for s in cluster.specs[-canaries:]]
-    stable = [s.name for s in cluster.specs[:-canaries]]
+    names = [s.name for s in cluster.specs]
+    canary = names[-canaries:]
+    base = names[-2 * canaries:-canaries] if baseline and len(names) > 2 * canaries else []
+    stable = names[:len(names) - len(canary) - len(base)]
     stable_model = _served(cluster, stable)
     stable_spec = cluster.replica(stable[0]).model  # None: the store's production model
-    w = weights_for(weight, len(stable), len(canary))
-    log.record("canary", who=who, subject=tag, details={"step": "start", "canary": canary, "stable": stable,
-                                                        "stable_model": stable_model, "weight_percent": weight,
-                                                        "drill": drill, "duration_s": duration_s})
+    w = weights_for(weight * (2 if base else 1), len(stable), len(canary) + len(base))
+    log.record("canary", who=who, subject=tag, details={"step": "start", "canary": canary, "baseline": base,
+                                                        "stable": stable, "stable_model": stable_model,
+                                                        "weight_percent": weight, "drill": drill,
+                                                        "duration_s": duration_s})
     env = {"BOTKIT_FAULT_INJECTION": "true"} if drill else None
-    for name in canary:
+    for name in base + canary:
         cluster.set_weight(name, 0)
-        restart_on(cluster, name, tag, env)
+        restart_on(cluster, name, tag if name in canary else stable_spec, env if name in canary else None)
         warm_up(cluster.replica(name).url)
+    for name in base + canary:
         cluster.set_weight(name, w)
-    weights = {n: (w if n in canary else 100) for n in canary + stable}
+    weights = {n: (w if n in canary + base else 100) for n in names}
     log.record("canary", who=who, subject=tag, details={"step": "weights", "weights": weights})
     traffic = Traffic(cluster.lb_url, users=users, headers=DRILLS.get(drill or ""), feedback_prob=feedback_prob,
                       out_dir=out / "traffic")
     with traffic:
-        stab, can, t_open, window = _window(cluster, canary, stable, duration_s, min_requests, traffic)
+        stab, can, t_open, window = _window(cluster, canary, base or stable, duration_s, min_requests, traffic)
     _attach_feedback(cluster, stab, can, tag, stable_model, t_open)
     report = analyse(stab, can, min_requests=min_requests)
     log.record("canary", who=who, subject=tag, details={"step": "analysis", "decision": report.decision,
@@ -197,13 +210,15 @@ def run_canary(cluster: Cluster, tag: str, *, weight: float = 10, duration_s: fl
                                                         "window_s": window})
     decision, reason = report.decision, report.reason
     if decision == PROMOTE:
-        ok, why = _promote(cluster, tag, stable, canary, reviewer, who, log, rollout_on_promote)
+        ok, why = _promote(cluster, tag, stable + base, canary + base, reviewer, who, log, rollout_on_promote)
         if not ok:
             decision, reason = "rollback", why
     if decision != PROMOTE:
         _rollback(cluster, canary, stable_spec, log, tag, who, reason)
+        for name in base:
+            cluster.set_weight(name, 100)
     result = CanaryResult(tag, stable_model, decision, reason, EXIT_PROMOTED if decision == PROMOTE else
-                          EXIT_ROLLED_BACK, report, canary, stable, weights, window, traffic.summary or {}, out)
+                          EXIT_ROLLED_BACK, report, canary, base or stable, weights, window, traffic.summary or {}, out)
     _write(result, stab, can, out)
     log.record("canary", who=who, subject=tag, details={"step": "done", "decision": decision, "reason": reason,
                                                         "report": str(out)})
@@ -228,7 +243,7 @@ def _write(result: CanaryResult, stab: GroupSample, can: GroupSample, out: Path)
     (out / "canary.json").write_text(json.dumps(result.to_dict(), indent=2, default=str))
     lines = [f"# Canary {result.tag}: **{result.decision}** (exit {result.exit_code})", "",
              f"- reason: {result.reason}", f"- score: {result.report.score} (promote at >= {result.report.threshold})",
-             f"- stable {result.stable_replicas} on {result.stable_model}; canary {result.canary_replicas}; "
+             f"- compared with {result.stable_replicas} on {result.stable_model}; canary {result.canary_replicas}; "
              f"weights {result.weights}; window {result.window_s} s", "",
              "| metric | verdict | stable | canary | effect | p | test | n stable | n canary |",
              "|---|---|---:|---:|---:|---:|---|---:|---:|"]
