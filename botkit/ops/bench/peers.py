@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from botkit.core.config import settings
 from botkit.serving.serve import Server
 
-__all__ = ["DEFAULT", "LITSERVE", "NAIVE_SAME_CORES", "PEERS", "Peer", "select"]
+__all__ = ["ALTERNATIVES", "DEFAULT", "LITSERVE", "NAIVE_SAME_CORES", "PEERS", "Peer", "select"]
 
 
 class _Command(Server):
@@ -100,6 +100,9 @@ PEERS: tuple[Peer, ...] = (
     Peer("cluster_3x1w", "cluster: 3 replicas x 1 worker behind HAProxy, Redis events", 3, _cluster(3),
          note="botkit cluster (durable acks on Redis); server CPU includes HAProxy and Redis"),
 )
+# What users would pick instead of botkit: the p99 target compares the default with these. The other
+# rows are botkit's own variants (1 worker, queued acks, a cluster) or a reference (the ceiling).
+ALTERNATIVES = frozenset({"naive_1w", "naive_2w", "litserve", "bentoml_batchable"})
 DEFAULT = "botkit_default"
 NAIVE_SAME_CORES = "naive_2w"
 LITSERVE = "litserve"
