@@ -58,21 +58,10 @@ def wait_idle(cluster: Cluster, replica: str, timeout_s: float = 10.0) -> tuple[
 
 def restart_on(cluster: Cluster, replica: str, model: str | None, extra_env: dict[str, str] | None = None,
                timeout_s: float = 120.0) -> None:
-    """Restart ``replica`` on ``model`` (None: the store's production model) with ``extra_env`` for it alone.
-
-    The cluster has one environment for all replicas; it is widened only while this replica's
-    launch file is written, then put back, so no other replica (now or at a later restart) gets it.
-    """
-    spec = cluster.replica(replica)
-    spec.model = model
-    saved = dict(cluster.env)
-    cluster.env = saved | dict(extra_env or {})
-    try:
-        cluster._write_replica_spec(spec)
-    finally:
-        cluster.env = saved
-        cluster._save_state()
-    cluster.restart_replica(replica, wait=False)
+    """Restart ``replica`` on ``model`` (None: the store's production model) with ``extra_env`` as its
+    own settings (e.g. fault injection for a drill); an empty ``extra_env`` clears earlier ones."""
+    cluster.replica(replica).model = model  # restart_replica's model=None means "unchanged", not production
+    cluster.restart_replica(replica, env=dict(extra_env or {}), wait=False)
     cluster.wait_healthy(timeout_s, names=[replica])
 
 
