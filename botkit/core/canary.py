@@ -18,16 +18,16 @@ negative_feedback_rate    two-proportion z (Fisher if rare)   +10 percentage poi
 confidence                two-sample Kolmogorov-Smirnov       D >= 0.15 with a lower canary mean
 ========================  ==================================  ====================================
 
-Why effect sizes as well as p-values: on thousands of requests a significance test flags
-differences nobody cares about: two replicas of the *same* model on a busy 2-core machine were
-measured 10-25 ms apart in median latency within one window (histogram buckets of 5/10/25/50 ms),
-hence the latency floor of +50 % *and* +20 ms; a user notices neither less. A metric therefore fails only when the difference is both significant
-(``p < 0.001``) and at least the minimum effect; significant but smaller, or ``p < 0.01`` only, is
-``marginal``. The strict alpha matters because five metrics are tested per run: at 0.001 each,
-identical models fail a run well under 1 % of the time (:func:`false_alarm_rate` measures it), while
-the faults that matter (a slow or erroring replica, a model with many more fallbacks) give p-values
-far below 0.001 even on a 10 % canary of a short window. Critical metrics (errors, latency) roll
-back on their own, whatever the score.
+Why effect sizes as well as p-values: on thousands of requests a significance test flags differences
+nobody cares about: two replicas of the *same* model on a busy 2-core machine were measured 10-25 ms
+apart in median latency within one window (histogram buckets of 5/10/25/50 ms), hence the latency
+floor of +50 % *and* +20 ms; a user notices neither less. A metric therefore fails only when the
+difference is both significant (``p < 0.001``) and at least the minimum effect; significant but
+smaller, or ``p < 0.01`` only, is ``marginal``. The strict alpha matters because five metrics are
+tested per run: at 0.001 each, identical models fail a run well under 1 % of the time
+(:func:`false_alarm_rate` measures it), while the faults that matter (a slow or erroring replica, a
+model with many more fallbacks) give p-values far below 0.001 even on a 10 % canary of a short
+window. Critical metrics (errors, latency) roll back on their own, whatever the score.
 
 Minimum-sample rule: a metric with fewer than ``min_samples`` observations in either group is
 ``nodata`` and left out of the score; when the canary saw fewer than ``min_requests`` requests in
