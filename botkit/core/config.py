@@ -63,8 +63,8 @@ class Settings(BaseSettings):
     # A second model tag that also answers every message, off the response path; its answer goes
     # into the chat event only (``botkit shadow report``). Empty: no shadow.
     shadow_model: str = ""
-    # Share of messages the shadow also answers (measured: a shadow on every message cost ~30 % of
-    # throughput on 2 busy cores; 0.25 keeps the comparison and a quarter of the cost).
+    # Share of messages the shadow also answers (measured, 32 users on 2 cores, durable acks: a shadow
+    # on every message cost 49 % of throughput, on a quarter of them 19 %; deploy/RELEASES.md).
     shadow_sample: float = 1.0
     # Events.
     events_backend: str = "sqlite"
