@@ -1,8 +1,10 @@
 """Shadow model report: how would the candidate have answered production's real traffic?
 
 A replica started with ``BOTKIT_SHADOW_MODEL=TAG`` predicts every message with a second model
-off the response path and stores that answer next to production's in the chat event (users only
-ever see production's). This module reads those events back and says how far the two agree:
+off the response path and stores that answer as a ``ShadowEvent`` keyed by the chat event's
+``request_id`` (users only ever see production's; production's durable ack never waits for it).
+This module joins the two back (rows from before ShadowEvent, with ``shadow_*`` fields on the chat
+event itself, are read too) and says how far the two agree:
 overall and per intent, each model's fallback rate, and the most frequent disagreements with
 (redacted) example messages. :func:`measure_cost` measures what the shadow costs: the same
 Locust load against one server without and one with the shadow, interleaved in one run.
@@ -13,13 +15,13 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from botkit.core.config import settings
 from botkit.core.redact import redact
-from botkit.serving.events import ChatEvent, EventStore, open_store
+from botkit.serving.events import ChatEvent, EventStore, ShadowEvent, open_store
 
 __all__ = ["ShadowReport", "measure_cost", "read_shadowed", "render_markdown", "shadow_report", "write_report"]
 
@@ -45,26 +47,40 @@ class ShadowReport:
 
 def read_shadowed(store: EventStore | None = None, *, shadow_model: str | None = None,
                   limit: int = 200_000) -> list[ChatEvent]:
-    """Chat events that carry a shadow model version (optionally one given version), oldest first."""
+    """Chat events joined with their shadow's answer by ``request_id`` (``shadow_*`` fields filled),
+    optionally for one shadow version, in stream order of the chat events. Chat events no shadow
+    answered (sampled out, another replica) are left out."""
     own = store is None
     store = store or open_store(settings.events_backend, path=settings.events_path, url=settings.redis_url)
-    out: list[ChatEvent] = []
+    chats: list[ChatEvent] = []
+    shadows: dict[str, ShadowEvent] = {}
     after = None
     try:
-        while len(out) < limit:
-            page = store.read(after, limit=1000, kind="chat")
+        while True:  # one pass over all kinds: the shadow event may land before or after its chat
+            page = store.read(after, limit=1000)
             if not page:
                 break
             after = page[-1].id
             for ev in page:
                 p = ev.payload
-                if isinstance(p, ChatEvent) and p.shadow_model_version and (
-                        shadow_model is None or p.shadow_model_version == shadow_model):
-                    out.append(p)
+                if isinstance(p, ChatEvent):
+                    chats.append(p)
+                elif isinstance(p, ShadowEvent) and (shadow_model is None or p.model_version == shadow_model):
+                    shadows.setdefault(p.request_id, p)
     finally:
         if own:
             store.close()
-    return out[:limit]
+    out: list[ChatEvent] = []
+    for c in chats:
+        s = shadows.get(c.request_id)
+        if s is not None:
+            out.append(replace(c, shadow_intent=s.intent, shadow_confidence=s.confidence,
+                               shadow_fallback=s.fallback, shadow_model_version=s.model_version))
+        elif c.shadow_model_version and (shadow_model is None or c.shadow_model_version == shadow_model):
+            out.append(c)  # written before ShadowEvent existed: the answer is on the chat event
+        if len(out) >= limit:
+            break
+    return out
 
 
 def _rate(n: int, d: int) -> float | None:

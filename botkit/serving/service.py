@@ -62,7 +62,7 @@ FAULT_ERROR_HEADER = "x-botkit-error-ratio"
 # Shadow model: messages answered within this many seconds are predicted by the shadow together,
 # after their responses have left (so its cost is CPU, not a wait on any response).
 SHADOW_DELAY_S = 0.002
-SHADOW_MAX_BATCH = 256
+SHADOW_MAX_BATCH = 64  # one shadow predict holds the event loop this many messages long, no more
 
 
 @bentoml.service(
@@ -85,7 +85,7 @@ class Chat:
         self._recent: OrderedDict[str, tuple[str, ...]] = OrderedDict()
         self.fairness = BatchFairness()  # batches give way to single chats (botkit.serving.fairness)
         self.shadow = None  # a second LoadedModel (BOTKIT_SHADOW_MODEL); users never see its answers
-        self._shadow_queue: list[tuple[object, str, asyncio.Future]] = []
+        self._shadow_queue: list[tuple[str, str]] = []  # (request_id, text) the shadow has yet to answer
         self._shadow_scheduled = False
         self._shadow_sample = 1.0  # share of messages the shadow answers (BOTKIT_SHADOW_SAMPLE)
         self._fault_injection = settings.from_env().fault_injection
@@ -133,9 +133,9 @@ class Chat:
         """Shutdown (SIGTERM): write what is queued, for at most ``events_flush_bound_s``; log the rest."""
         if self.writer is None:
             return
-        for event, _, ack in self._shadow_queue:  # not yet shadowed: store production's answer alone
-            self._chain(self.writer.commit_future(event), ack)
-        self._shadow_queue.clear()
+        while self._shadow_queue:  # production's events are stored already; answer what is left
+            for event in self._shadow_events():
+                self.writer.submit(event)
         bound = settings.events_flush_bound_s
         if self.writer.close(timeout_s=bound):
             log.info("event writer flushed: %d events written, 0 unwritten", self.writer.acknowledged)
@@ -179,7 +179,8 @@ class Chat:
         ack = self._record(ChatEvent(ts=time.time(), request_id=rid, session_id=session_id,
                                      text=redact(text) if redacted is None else redacted,
                                      intent=pred.intent, confidence=pred.confidence, fallback=pred.fallback,
-                                     latency_ms=latency, model_version=self.model_version), text)
+                                     latency_ms=latency, model_version=self.model_version))
+        self._shadow_later(rid, text)
         if acks is not None:
             acks.append(ack)
         m = self.metrics
@@ -189,22 +190,19 @@ class Chat:
             m.fallbacks.inc()
         return resp
 
-    def _record(self, event, text: str) -> asyncio.Future:
-        """Queue the event; a future that turns True once it is committed (durable acks await it).
+    def _record(self, event) -> asyncio.Future:
+        """Queue the event; a future that turns True once it is committed (durable acks await it)."""
+        return self.writer.commit_future(event)
 
-        With a shadow model the event is first held until the shadow has answered too."""
+    def _shadow_later(self, request_id: str, text: str) -> None:
+        """Off the response path: the shadow answers in a later batch, as its own ShadowEvent that
+        nobody waits for, so production's durable ack never waits for the shadow."""
         if self.shadow is None or (self._shadow_sample < 1.0 and random.random() >= self._shadow_sample):
-            return self.writer.commit_future(event)
-        ack = asyncio.get_running_loop().create_future()
-        self._shadow_queue.append((event, text, ack))
+            return
+        self._shadow_queue.append((request_id, text))
         if not self._shadow_scheduled:
             self._shadow_scheduled = True
             asyncio.get_running_loop().call_later(SHADOW_DELAY_S, self._shadow_drain)
-        return ack
-
-    @staticmethod
-    def _chain(inner: asyncio.Future, outer: asyncio.Future) -> None:
-        inner.add_done_callback(lambda f: outer.done() or outer.set_result(f.result()))
 
     async def _durable(self, result, acks: list, endpoint: str, ctx: bentoml.Context | None = None):
         """``result`` once every event of this request is committed (durable acks), else 503 with
@@ -225,23 +223,26 @@ class Chat:
             ctx.response.status_code = 503
         return problem(503, detail=f"not stored, try again: {reason}", headers={"Retry-After": str(retry_after_s)})
 
-    def _shadow_drain(self) -> None:
-        """One shadow predict for every message queued meanwhile; a shadow failure loses no event."""
-        from dataclasses import replace
+    def _shadow_events(self) -> list:
+        """One shadow predict for up to SHADOW_MAX_BATCH queued messages; a failure is recorded too."""
+        from botkit.serving.events import ShadowEvent
 
         batch = self._shadow_queue[:SHADOW_MAX_BATCH]
         del self._shadow_queue[:SHADOW_MAX_BATCH]
-        tag = self.shadow.tag
+        tag, now = self.shadow.tag, time.time()
         try:
-            preds = self.shadow.model.predict([t for _, t, _ in batch])
-            events = [replace(e, shadow_intent=str(p.intent), shadow_confidence=float(p.confidence),
-                              shadow_fallback=bool(p.fallback), shadow_model_version=tag)
-                      for (e, _, _), p in zip(batch, preds, strict=True)]
-        except Exception as exc:  # the shadow must never cost an event
+            preds = self.shadow.model.predict([t for _, t in batch])
+            return [ShadowEvent(ts=now, request_id=rid, model_version=tag, intent=str(p.intent),
+                                confidence=float(p.confidence), fallback=bool(p.fallback))
+                    for (rid, _), p in zip(batch, preds, strict=True)]
+        except Exception as exc:  # the report counts these as "shadow failed"
             log.warning("shadow model failed on %d messages: %s", len(batch), type(exc).__name__)
-            events = [replace(e, shadow_model_version=tag) for e, _, _ in batch]
-        for e, (_, _, ack) in zip(events, batch, strict=True):
-            self._chain(self.writer.commit_future(e), ack)
+            return [ShadowEvent(ts=now, request_id=rid, model_version=tag) for rid, _ in batch]
+
+    def _shadow_drain(self) -> None:
+        """Write the shadow's answers without waiting for them; the next batch gets its own loop turn."""
+        for event in self._shadow_events():
+            self.writer.submit(event)
         if self._shadow_queue:
             asyncio.get_running_loop().call_soon(self._shadow_drain)
         else:

@@ -1,4 +1,7 @@
-"""Shadow model on a real server: events hold production's and the shadow's answers, users see one."""
+"""Shadow model on a real server: events hold production's and the shadow's answers, users see one.
+
+The shadow's answer is its own ``shadow`` event (production's chat event is acknowledged without
+waiting for it); ``read_shadowed`` joins the two by request id."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import pytest
 
 from botkit.core.config import settings
 from botkit.core.registry import load_model
-from botkit.ops.shadow import shadow_report
+from botkit.ops.shadow import read_shadowed, shadow_report
 from botkit.serving.events import SQLiteStore
 
 RESPONSE_FIELDS = {"request_id", "intent", "confidence", "reply", "fallback", "model_version", "latency_ms"}
@@ -37,6 +40,15 @@ def _stored(store: SQLiteStore, rids: list[str], timeout_s: float = 15.0) -> dic
     return got
 
 
+def _joined(store: SQLiteStore, rids: list[str], timeout_s: float = 15.0) -> dict:
+    """Chat events with their shadow answer joined; the shadow's events land after the 200s."""
+    deadline, got = time.monotonic() + timeout_s, {}
+    while time.monotonic() < deadline and not set(rids) <= set(got):
+        got = {e.request_id: e for e in read_shadowed(store)}
+        time.sleep(0.1)
+    return got
+
+
 def test_shadow_answers_go_to_events_and_users_see_only_production(launch, bot_tag, worse_tag):
     srv = launch(workers=1, env={"BOTKIT_SHADOW_MODEL": worse_tag})
     with httpx.Client(base_url=srv.url, timeout=30) as c:
@@ -52,19 +64,24 @@ def test_shadow_answers_go_to_events_and_users_see_only_production(launch, bot_t
         assert set(body) == RESPONSE_FIELDS
         assert body["model_version"] == bot_tag and body["intent"] == p.intent
 
+    rids = [b["request_id"] for b in answers]
     store = SQLiteStore(settings.events_path)
     try:
-        events = _stored(store, [b["request_id"] for b in answers])
+        chats = _stored(store, rids)  # acknowledged with the 200, the shadow's answer not in it
+        events = _joined(store, rids)
+        shadow_rows = sum(e.payload.request_id in set(rids) for e in store.read(limit=100_000, kind="shadow"))
     finally:
         store.close()
-    assert len(events) == len(answers)
+    assert len(chats) == len(answers) and all(e.shadow_model_version is None for e in chats.values())
+    assert shadow_rows == len(answers)  # one shadow event per message
+    assert set(rids) <= set(events)
     for body, p, s in zip(answers, want_prod, want_shadow, strict=True):
         e = events[body["request_id"]]
         assert (e.intent, e.model_version) == (p.intent, bot_tag)
         assert (e.shadow_intent, e.shadow_fallback, e.shadow_model_version) == (s.intent, s.fallback, worse_tag)
         assert e.shadow_confidence == pytest.approx(s.confidence, abs=1e-6)
 
-    rep = shadow_report(events.values())
+    rep = shadow_report(events[r] for r in rids)
     expected = sum(p.intent == s.intent for p, s in zip(want_prod, want_shadow, strict=True)) / len(texts)
     assert rep.events == len(answers) and rep.agreement == pytest.approx(expected, abs=1e-4)
     assert rep.shadow_models == {worse_tag: len(answers)}
@@ -75,6 +92,8 @@ def test_without_shadow_setting_events_have_no_shadow_answer(client, bot_tag):
     store = SQLiteStore(settings.events_path)
     try:
         e = _stored(store, [rid])[rid]
+        shadowed = read_shadowed(store)
     finally:
         store.close()
     assert e.shadow_model_version is None and e.shadow_intent is None
+    assert rid not in {x.request_id for x in shadowed}

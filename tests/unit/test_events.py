@@ -29,6 +29,7 @@ from botkit.serving.events import (
     EventStore,
     EventWriter,
     FeedbackEvent,
+    ShadowEvent,
     SQLiteStore,
     open_store,
 )
@@ -123,6 +124,18 @@ def test_both_kinds_round_trip_through_the_store(store):
     assert [e.kind for e in events] == ["chat", "feedback", "chat"]
     assert [e.payload for e in events] == written
     assert all(Event.from_dict(json.loads(json.dumps(e.to_dict()))) == e for e in events)
+
+
+@shared
+def test_shadow_answers_are_their_own_kind_and_never_taken_for_the_chat(store):
+    answer = ShadowEvent(ts=1_700_000_001.5, request_id="r1", model_version="v2", intent="refund",
+                         confidence=0.25, fallback=True)
+    failed = ShadowEvent(ts=1_700_000_002.5, request_id="r2", model_version="v2")  # the shadow raised
+    store.append_many([answer, chat(1), failed])
+    assert [e.payload for e in store.read(kind="shadow")] == [answer, failed]
+    assert (store.count("shadow"), store.count("chat"), store.count()) == (2, 1, 3)
+    assert store.get_chat("r1") == store.read(kind="chat")[0].payload  # the shadow came first, still not it
+    assert store.get_chat("r2") is None
 
 
 @shared

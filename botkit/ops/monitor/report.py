@@ -233,7 +233,7 @@ def read_events(store: Any, since: float, until: float) -> Window:
         after = batch[-1].id
         for ev in batch:
             p = ev.payload
-            if since <= p.ts < until:
+            if ev.kind in ("chat", "feedback") and since <= p.ts < until:  # not "shadow" answers
                 (chats if ev.kind == "chat" else feedback).append(p)
     chats.sort(key=lambda p: p.ts)
     feedback.sort(key=lambda p: p.ts)

@@ -16,6 +16,8 @@ log lines carry counts, ids and error types only, and the events' ``repr`` hides
 
 Delivery guarantees, in one place:
 
+* a shadow model's answer (``BOTKIT_SHADOW_MODEL``) is a :class:`ShadowEvent` of its own, keyed by
+  ``request_id`` and submitted without waiting, so production's durable ack never waits for it;
 * every event carries an ``event_uid`` (uuid4 hex, set when it is created) that both backends
   keep unique, so a retried batch is written at most once;
 * :meth:`EventStore.append_many` writes a batch in one transaction (SQLite) or one Lua
@@ -34,7 +36,17 @@ from __future__ import annotations
 from botkit.serving.events.consumer import Consumer
 from botkit.serving.events.factory import open_store
 from botkit.serving.events.redis_store import RedisStore
-from botkit.serving.events.schema import KINDS, RATINGS, ChatEvent, Event, EventStore, FeedbackEvent, Offset, Payload
+from botkit.serving.events.schema import (
+    KINDS,
+    RATINGS,
+    ChatEvent,
+    Event,
+    EventStore,
+    FeedbackEvent,
+    Offset,
+    Payload,
+    ShadowEvent,
+)
 from botkit.serving.events.sqlite import SQLiteStore
 from botkit.serving.events.writer import EventWriter, StoreUnavailable, WriterObserver
 
@@ -51,6 +63,7 @@ __all__ = [
     "Payload",
     "RedisStore",
     "SQLiteStore",
+    "ShadowEvent",
     "StoreUnavailable",
     "WriterObserver",
     "open_store",

@@ -12,10 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Protocol
 
-__all__ = ["KINDS", "RATINGS", "ChatEvent", "Event", "EventStore", "FeedbackEvent", "Offset", "Payload"]
+__all__ = ["KINDS", "RATINGS", "ChatEvent", "Event", "EventStore", "FeedbackEvent", "Offset", "Payload", "ShadowEvent"]
 
 
-KINDS = ("chat", "feedback")
+KINDS = ("chat", "feedback", "shadow")
 RATINGS = ("up", "down")
 
 
@@ -70,8 +70,8 @@ class ChatEvent:
     latency_ms: float
     model_version: str
     event_uid: str = field(default_factory=_new_uid)
-    # Shadow model (BOTKIT_SHADOW_MODEL): its answer to the same message, never shown to the user.
-    # Optional with None defaults, so rows written before these fields existed still load.
+    # Legacy: before shadow answers became their own ShadowEvent (so that a durable ack never waits
+    # for the shadow), they were stored here. Kept, None by default, so those rows still load.
     shadow_intent: str | None = None
     shadow_confidence: float | None = None
     shadow_fallback: bool | None = None
@@ -138,11 +138,48 @@ class FeedbackEvent:
         return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
 
-Payload = ChatEvent | FeedbackEvent
+@dataclass(frozen=True, slots=True)
+class ShadowEvent:
+    """A shadow model's answer to a message production answered (BOTKIT_SHADOW_MODEL).
+
+    Its own event, joined to the chat event by ``request_id``, so that production's event is
+    acknowledged without waiting for the shadow. ``intent`` is None when the shadow failed.
+    """
+
+    kind: ClassVar[str] = "shadow"
+
+    ts: float
+    request_id: str
+    model_version: str
+    intent: str | None = None
+    confidence: float | None = None
+    fallback: bool | None = None
+    event_uid: str = field(default_factory=_new_uid)
+
+    def __post_init__(self) -> None:
+        _require(_is_real(self.ts), "ts must be a number")
+        _require(_is_id(self.request_id), "request_id must be a non-empty UTF-8 str")
+        _require(isinstance(self.model_version, str), "model_version must be str")
+        _require(self.intent is None or isinstance(self.intent, str), "intent must be str|None")
+        _require(self.confidence is None or _is_real(self.confidence), "confidence must be a number or None")
+        _require(self.fallback is None or isinstance(self.fallback, bool), "fallback must be bool|None")
+        _require(_is_id(self.event_uid), "event_uid must be a non-empty UTF-8 str")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _field_names(type(self))}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ShadowEvent:
+        """Unknown keys are ignored so that older readers survive newer writers."""
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+
+Payload = ChatEvent | FeedbackEvent | ShadowEvent
 #: Position in the stream: the SQLite row id (int) or the Redis stream id ("ms-seq").
 Offset = int | str
 
-_PAYLOADS: dict[str, type[ChatEvent] | type[FeedbackEvent]] = {"chat": ChatEvent, "feedback": FeedbackEvent}
+_PAYLOADS: dict[str, type[ChatEvent] | type[FeedbackEvent] | type[ShadowEvent]] = {
+    "chat": ChatEvent, "feedback": FeedbackEvent, "shadow": ShadowEvent}
 
 
 def _payload_from_dict(kind: str, data: dict[str, Any]) -> Payload:
@@ -172,8 +209,8 @@ class Event:
 
 def _row(event: object) -> tuple[str, str, float, str, str]:
     """(uid, kind, ts, request_id, json): validated and serialised before any lock is taken."""
-    if not isinstance(event, ChatEvent | FeedbackEvent):
-        raise TypeError(f"expected ChatEvent or FeedbackEvent, got {type(event).__name__}")
+    if not isinstance(event, ChatEvent | FeedbackEvent | ShadowEvent):
+        raise TypeError(f"expected ChatEvent, FeedbackEvent or ShadowEvent, got {type(event).__name__}")
     # ensure_ascii: any str the caller has (lone surrogates too) becomes storable ASCII.
     data = json.dumps(event.to_dict(), separators=(",", ":"))
     return event.event_uid, event.kind, float(event.ts), event.request_id, data

@@ -29,17 +29,19 @@ __all__ = ["SQLiteStore"]
 # SQLite
 # --------------------------------------------------------------------------------------------
 
-_SCHEMA = (
-    # AUTOINCREMENT: ids are never reused, even after old rows are deleted, so a consumer's
-    # stored offset can never point "past" a newer event.
-    """CREATE TABLE IF NOT EXISTS events (
+# AUTOINCREMENT: ids are never reused, even after old rows are deleted, so a consumer's
+# stored offset can never point "past" a newer event.
+_EVENTS_TABLE = """CREATE TABLE IF NOT EXISTS {name} (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         event_uid TEXT NOT NULL UNIQUE,
-        kind TEXT NOT NULL CHECK (kind IN ('chat', 'feedback')),
+        kind TEXT NOT NULL CHECK (kind IN ('chat', 'feedback', 'shadow')),
         ts REAL NOT NULL,
         request_id TEXT NOT NULL,
         payload TEXT NOT NULL
-    )""",
+    )"""
+
+_SCHEMA = (
+    _EVENTS_TABLE.format(name="events"),
     # Not unique: feedback repeats per request, and two chat events that share a client-made
     # request id are both kept (event_uid is the dedupe key); get_chat returns the first.
     "CREATE INDEX IF NOT EXISTS events_request ON events (request_id, kind)",
@@ -59,6 +61,21 @@ _INSERT = """INSERT INTO events (event_uid, kind, ts, request_id, payload) VALUE
 # Connections inherited through fork() must never be used or closed by the child (closing one
 # can disturb the parent's locks): they are parked here, referenced, until the process ends.
 _FORK_ORPHANS: list[sqlite3.Connection] = []
+
+
+def _migrate_kinds(conn: sqlite3.Connection) -> None:
+    """A file made before 'shadow' events existed has a CHECK that refuses them: copy its rows into
+    a table with today's CHECK (same ids, same AUTOINCREMENT position). Inside the caller's transaction."""
+    row = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'events'").fetchone()
+    if row is None or "'shadow'" in row[0]:
+        return
+    seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+    conn.execute(_EVENTS_TABLE.format(name="events_migrating"))
+    conn.execute("INSERT INTO events_migrating SELECT id, event_uid, kind, ts, request_id, payload FROM events")
+    conn.execute("DROP TABLE events")  # its indexes go with it; _SCHEMA makes them again
+    conn.execute("ALTER TABLE events_migrating RENAME TO events")
+    if seq is not None:
+        conn.execute("UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = 'events'", (seq[0],))
 
 
 class SQLiteStore:
@@ -123,6 +140,7 @@ class SQLiteStore:
             if not self._schema_ready:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
+                    _migrate_kinds(conn)
                     for statement in _SCHEMA:
                         conn.execute(statement)
                     conn.execute("COMMIT")

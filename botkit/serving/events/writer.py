@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Any, Protocol
 
-from botkit.serving.events.schema import ChatEvent, EventStore, FeedbackEvent, Payload
+from botkit.serving.events.schema import ChatEvent, EventStore, FeedbackEvent, Payload, ShadowEvent
 
 __all__ = ["EventWriter", "StoreUnavailable", "WriterObserver"]
 
@@ -139,8 +139,8 @@ class EventWriter:
 
     def _enqueue(self, event: Payload) -> int | None:
         """Queue ``event``; its ticket (written once ``acknowledged >= ticket``) or None if refused."""
-        if not isinstance(event, ChatEvent | FeedbackEvent):
-            raise TypeError(f"expected ChatEvent or FeedbackEvent, got {type(event).__name__}")
+        if not isinstance(event, ChatEvent | FeedbackEvent | ShadowEvent):
+            raise TypeError(f"expected ChatEvent, FeedbackEvent or ShadowEvent, got {type(event).__name__}")
         if not self._closed:
             with self._lock:  # queue order and ticket order must agree: one writer thread, FIFO
                 try:
