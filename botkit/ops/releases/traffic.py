@@ -15,12 +15,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from botkit.core.config import settings
+from botkit.core.config import PACKAGE_DIR, settings
 from botkit.ops.loadtest import locust_command, parse_json_output, summarize_stats
 
 __all__ = ["Traffic"]
 
-LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+# The Locust script lives with the other load scripts (it reads its own RELEASES_* variables, as Locust scripts do).
+LOCUSTFILE = PACKAGE_DIR.parent / "loadtests" / "releases_locustfile.py"
 
 
 class Traffic:
