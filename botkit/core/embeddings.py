@@ -24,9 +24,6 @@ WEIGHTS_FILE = "weights/l2_supercat_256.safetensors"
 TOKENIZER_FILE = "tokenizers/l2_supercat_tokenizer_config.json"
 EMBEDDING_DIM = 256
 PIN = "wordllama==0.4.0.post1"
-# wordllama imports huggingface_hub, which reads this once at import: botkit never downloads.
-os.environ["HF_HUB_OFFLINE"] = "1"
-
 
 class EmbeddingsError(RuntimeError):
     """The embedding files are missing, changed or unloadable; the message says which and what to do."""
@@ -34,6 +31,7 @@ class EmbeddingsError(RuntimeError):
 
 def package_dir() -> Path:
     """The installed wordllama package folder (where its wheel put the weights)."""
+    os.environ["HF_HUB_OFFLINE"] = "1"  # before wordllama imports huggingface_hub (read once there)
     try:
         import wordllama
     except ImportError:
@@ -59,6 +57,9 @@ class Embedder:
             if not f.is_file():
                 raise EmbeddingsError(f"embedding file {f} is missing: reinstall `{PIN}` "
                                       "(or train with --recipe tfidf)")
+        # wordllama imports huggingface_hub, which reads this once at its import: botkit never downloads.
+        # Set here, where the import happens, not when botkit.core is imported.
+        os.environ["HF_HUB_OFFLINE"] = "1"
         from wordllama import WordLlama
 
         try:
