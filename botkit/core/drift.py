@@ -77,7 +77,7 @@ class Check:
         return {
             "name": self.name,
             "value": None if math.isnan(self.value) else float(self.value),
-            "threshold": float(self.threshold),
+            "threshold": None if math.isnan(self.threshold) else float(self.threshold),
             "flagged": bool(self.flagged),
             "meaning": self.meaning,
         }

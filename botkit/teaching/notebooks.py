@@ -206,7 +206,7 @@ def write_summary(results: Sequence[NotebookResult], path: str | Path) -> Path:
 # Used by notebooks 04-06. They import botkit.serving.serve (and so botkit.core.config) only when called,
 # so importing this module first, for private_home(), stays safe.
 
-__all__ += ["serving"]
+__all__ += ["portable", "serving"]
 
 
 @contextlib.contextmanager
@@ -283,6 +283,17 @@ def thread_bot(*, seed: int = 42, by: str):
     hand_over(result.tag, by=by)
     record("thread_bot_from", by)
     return result
+
+
+def portable(text: str, home: str | os.PathLike[str] | None = None) -> str:
+    """Command output as a notebook should keep it: the home folder as ``<home>``, loopback ports as
+    ``<port>`` (they differ at every run and on every machine) and no pip index noise."""
+    import re
+
+    if home is not None:
+        text = text.replace(str(home), "<home>")
+    text = re.sub(r"(127\.0\.0\.1|localhost):\d+", r"\1:<port>", text)
+    return "\n".join(line for line in text.splitlines() if "Location 'file:" not in line)
 
 
 def shown(path: str | os.PathLike[str]) -> str:

@@ -395,8 +395,10 @@ class _Driver:
     def one(self, phase: Phase, m: _Message, headers: dict[str, str]) -> None:
         ok, answer = False, {}
         try:
-            r = self.client().post("/chat", json={"message": m.text, "session_id": f"sim-{phase.name}"},
-                                   headers=headers)
+            # One simulated user per message (about a thousand per phase): the service limits feedback
+            # per session, as it should for one real user, and a drill is many users.
+            session = f"sim-{phase.name}-{int(m.noise * 1000)}"
+            r = self.client().post("/chat", json={"message": m.text, "session_id": session}, headers=headers)
             ok = r.status_code == 200
             answer = r.json() if ok else {}
         except Exception:
