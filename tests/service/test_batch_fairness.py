@@ -44,13 +44,14 @@ def _probe(url: str) -> tuple[list[float], list[float]]:
     return chat, livez
 
 
-def test_batch_flood_keeps_livez_fast_and_chat_within_twice_idle(server, capsys) -> None:
-    idle_chat, idle_livez = _probe(server.url)
+def _flood_once(url: str) -> tuple[float, float, list[float], list[float], int]:
+    """Idle /chat p95 (before and after, the larger), flooded /chat p95, idle and flooded /livez, batches sent."""
+    idle_chat, idle_livez = _probe(url)
     stop = threading.Event()
     sent = [0]
 
     def flood() -> None:
-        with httpx.Client(base_url=server.url, timeout=60) as c:
+        with httpx.Client(base_url=url, timeout=60) as c:
             while not stop.is_set():
                 r = c.post("/chat_batch", json={"messages": BATCH})
                 assert r.status_code == 200, r.text[:200]
@@ -60,18 +61,27 @@ def test_batch_flood_keeps_livez_fast_and_chat_within_twice_idle(server, capsys)
         futures = [pool.submit(flood) for _ in range(FLOOD_CLIENTS)]
         time.sleep(1.0)
         try:
-            busy_chat, busy_livez = _probe(server.url)
+            busy_chat, busy_livez = _probe(url)
         finally:
             stop.set()
         for f in futures:
             f.result()
-    after_chat, _ = _probe(server.url)
-    idle_p95, busy_p95 = max(_p95(idle_chat), _p95(after_chat)), _p95(busy_chat)
-    with capsys.disabled():
-        print(f"\nbatch flood ({FLOOD_CLIENTS} clients x 256 messages, {sent[0]} batches): /chat p95 idle "
-              f"{idle_p95:.1f} ms, flooded {busy_p95:.1f} ms; /livez p95 idle {_p95(idle_livez):.1f} ms, "
-              f"flooded {_p95(busy_livez):.1f} ms (max {max(busy_livez):.1f})")
-    assert sent[0] >= FLOOD_CLIENTS  # the flood really ran
+    after_chat, _ = _probe(url)
+    return max(_p95(idle_chat), _p95(after_chat)), _p95(busy_chat), idle_livez, busy_livez, sent[0]
+
+
+def test_batch_flood_keeps_livez_fast_and_chat_within_twice_idle(server, capsys) -> None:
+    # Two attempts at most: on two cores shared with other work one burst of outside load can land in
+    # the flooded probe only; a batch path that really starves /chat misses the bound both times.
+    for attempt in (1, 2):
+        idle_p95, busy_p95, idle_livez, busy_livez, sent = _flood_once(server.url)
+        with capsys.disabled():
+            print(f"\nbatch flood attempt {attempt} ({FLOOD_CLIENTS} clients x 256 messages, {sent} batches): "
+                  f"/chat p95 idle {idle_p95:.1f} ms, flooded {busy_p95:.1f} ms; /livez p95 idle "
+                  f"{_p95(idle_livez):.1f} ms, flooded {_p95(busy_livez):.1f} ms (max {max(busy_livez):.1f})")
+        assert sent >= FLOOD_CLIENTS  # the flood really ran
+        if _p95(busy_livez) < 100 and busy_p95 <= 2 * max(idle_p95, 10.0):
+            break
     assert _p95(busy_livez) < 100
     assert busy_p95 <= 2 * max(idle_p95, 10.0)
 
