@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-__all__ = ["BATCH_SHARE", "CHUNK", "INTERACTIVE_WINDOW_S", "MAX_YIELD_S", "BatchFairness"]
+__all__ = ["BATCH_SHARE", "CHUNK", "INTERACTIVE_WINDOW_S", "MAX_YIELD_S", "SWITCH_INTERVAL_S", "BatchFairness"]
 
 CHUNK = 16
+# A chunk computes in an executor thread while the event loop parses the next /chat: with CPython's
+# default 5 ms GIL switch interval the loop waits up to 5 ms per hand-over. The service sets this
+# once per worker, with its other interpreter tuning (not here: a constructor should not change the
+# whole process).
 SWITCH_INTERVAL_S = 0.0005
 MAX_YIELD_S = 0.05
 INTERACTIVE_WINDOW_S = 1.0
@@ -39,9 +42,6 @@ class BatchFairness:
         self.waiting = 0
         self.last_interactive = float("-inf")
         self._lock: asyncio.Lock | None = None
-        # A chunk computes in an executor thread while the event loop parses the next /chat: with
-        # CPython's default 5 ms GIL switch interval the loop waits up to 5 ms per hand-over.
-        sys.setswitchinterval(SWITCH_INTERVAL_S)
 
     @contextlib.contextmanager
     def interactive(self) -> Iterator[None]:

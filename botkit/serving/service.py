@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from botkit.core.config import configure_bentoml, settings
 from botkit.serving import logscrub, routelabels
 from botkit.serving.contract import ServeOpenAPI
-from botkit.serving.fairness import BatchFairness
+from botkit.serving.fairness import SWITCH_INTERVAL_S, BatchFairness
 from botkit.serving.feedback_gate import FeedbackGate
 from botkit.serving.guards import TrustGuards
 from botkit.serving.metrics import BotMetrics
@@ -120,6 +120,7 @@ class Chat:
                 time.sleep(cfg.startup_delay_s)
             from botkit.serving.gctune import tune
             tune(freeze=cfg.gc_freeze, gen0_threshold=cfg.gc_gen0_threshold)  # the p99 was full GCs (gctune)
+            sys.setswitchinterval(SWITCH_INTERVAL_S)  # batch chunks hand the GIL back to /chat sooner (fairness)
             self._ready.set()
             log.info("serving %s", self.model_version)
         except Exception as exc:  # readiness stays false; the reason shows in /readyz's log and in chat 503s
